@@ -1,0 +1,3 @@
+from sgdtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Built-in surface definitions, one TOML file each (shipped as sgdtui.surfaces)."""
