@@ -1,0 +1,349 @@
+"""The optimizer registry: user-facing names, hyperparameters with ranges and key steps, factories.
+
+Every factory returns a ``torch.optim.Optimizer`` over the given parameters; on a surface that
+is one (N, 2) tensor, so N trajectories step as one tensor. Where torch has the exact algorithm
+we use torch.optim; the course material's own algorithms live in ``variants.py``.
+
+Default learning rates are the playground's (chosen so a race on a 2-D surface moves in a few
+hundred steps); every other hyperparameter keeps torch's default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from sgdtui.engine import variants
+
+# One press of a key moves a log-scaled value by a quarter decade.
+KEY_FACTOR = 10 ** 0.25
+
+
+class OptimizerConfigError(ValueError):
+    """Unknown optimizer or invalid hyperparameter; the message names it and the valid choices."""
+
+
+@dataclass(frozen=True)
+class HyperParam:
+    """One hyperparameter of an optimizer.
+
+    ``step`` says how the keys move it: "log" multiplies by 10^(1/4); "decay" is a β in [0, 1)
+    moved additively in log(1 - β) (four presses = one decade of 1 - β); "count" is an EMA
+    length N = 1/(1 - β) moved multiplicatively; "linear" adds ``increment``; "bool" toggles.
+    """
+
+    name: str
+    default: Any
+    low: float = 0.0
+    high: float = math.inf
+    step: str = "linear"
+    help: str = ""
+    kind: type = float  # float, int, bool, or tuple for (beta1, beta2)
+    low_open: bool = False  # low itself is not allowed
+    high_open: bool = False
+    increment: float = 0.1
+
+    def validate(self, value: Any, where: str = "") -> Any:
+        """Return the value coerced to this parameter's type, or raise OptimizerConfigError."""
+        prefix = f"{where}: " if where else ""
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise OptimizerConfigError(f"{prefix}'{self.name}' must be true or false, got {value!r}")
+            return value
+        if self.kind is tuple:
+            if (
+                not isinstance(value, (list, tuple))
+                or len(value) != 2
+                or not all(_is_number(v) for v in value)
+            ):
+                raise OptimizerConfigError(f"{prefix}'{self.name}' must be a pair of numbers, got {value!r}")
+            return tuple(self._check_range(float(v), prefix) for v in value)
+        if not _is_number(value):
+            raise OptimizerConfigError(f"{prefix}'{self.name}' must be a number, got {value!r}")
+        if self.kind is int:
+            if float(value) != int(value):
+                raise OptimizerConfigError(f"{prefix}'{self.name}' must be an integer, got {value!r}")
+            return int(self._check_range(int(value), prefix))
+        return self._check_range(float(value), prefix)
+
+    def _check_range(self, v: float, prefix: str) -> float:
+        too_low = v < self.low or (self.low_open and v == self.low)
+        too_high = v > self.high or (self.high_open and v == self.high)
+        if too_low or too_high or math.isnan(v):
+            raise OptimizerConfigError(f"{prefix}'{self.name}' = {v:g} is out of range {self.range_text()}")
+        return v
+
+    def range_text(self) -> str:
+        if self.kind is bool:
+            return "true | false"
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        return f"{lo}{self.low:g}, {self.high:g}{hi}"
+
+    def nudge(self, value: Any, direction: int) -> Any:
+        """The value after one key press up (+1) or down (-1), clamped into range."""
+        if self.kind is tuple:  # betas: the keys move beta1
+            return (self.nudge_scalar(value[0], direction), value[1])
+        return self.nudge_scalar(value, direction)
+
+    def nudge_scalar(self, value: float, direction: int) -> Any:
+        if self.kind is bool:
+            return not value
+        if self.step == "log":
+            new = value * KEY_FACTOR ** direction if value > 0 else self.default
+        elif self.step == "decay":
+            # additive in log(1 - beta)
+            new = 1.0 - (1.0 - value) / KEY_FACTOR ** direction
+        elif self.step == "count":
+            new = value * KEY_FACTOR ** direction
+        else:
+            new = value + direction * self.increment
+        eps = 1e-12
+        hi = self.high - (1e-6 if self.high_open else 0.0)
+        lo = self.low + (eps if self.low_open else 0.0)
+        new = min(max(new, lo), hi)
+        if self.kind is int:
+            new = max(int(round(new)), int(math.ceil(lo)))
+            if new == value:
+                new = min(value + direction, int(hi)) if direction > 0 else max(value - 1, int(math.ceil(lo)))
+        return new
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def LR(default: float) -> HyperParam:
+    return HyperParam("lr", default, 0.0, 1e6, "log", "learning rate η: the step size (and the temperature)", low_open=True)
+
+
+MOMENTUM = HyperParam("momentum", 0.9, 0.0, 1.0, "decay", "heavy-ball momentum μ: buf = μ·buf + g", high_open=True)
+DAMPENING = HyperParam("dampening", 0.0, 0.0, 1.0, "linear", "torch SGD dampening: buf = μ·buf + (1-d)·g")
+NESTEROV = HyperParam("nesterov", False, step="bool", kind=bool, help="Nesterov look-ahead momentum")
+WEIGHT_DECAY = HyperParam("weight_decay", 0.0, 0.0, 1e3, "linear", "weight decay λ (L2 pull toward 0)", increment=1e-3)
+BETAS = HyperParam(
+    "betas", (0.9, 0.999), 0.0, 1.0, "decay", "EMA decays (β1 for the gradient, β2 for its square)",
+    kind=tuple, high_open=True,
+)
+EPS = HyperParam("eps", 1e-8, 0.0, 1.0, "log", "ε added to the denominator for stability")
+AMSGRAD = HyperParam("amsgrad", False, step="bool", kind=bool, help="keep the running max of the second moment")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A registry entry: how to build and steer one optimizer."""
+
+    name: str
+    description: str
+    update_rule: str
+    hyper: tuple[HyperParam, ...]
+    factory: Callable[..., torch.optim.Optimizer]
+    decay_param: str | None = None  # the "β" the ] and [ keys move
+    heavy_ball: bool = False  # lr multiplies a velocity that sums gradients: temperature ~ η/(1-μ)
+    needs_generator: bool = False
+    per_row_option: bool = False  # lars/lamb: treat each trajectory as a layer
+    fixed: dict = field(default_factory=dict)  # torch arguments this name pins (momentum's nesterov=False ...)
+
+    def param(self, name: str) -> HyperParam:
+        for hp in self.hyper:
+            if hp.name == name:
+                return hp
+        raise OptimizerConfigError(
+            f"optimizer '{self.name}' has no hyperparameter '{name}'{_suggest(name, self.param_names())}"
+            f" (valid: {', '.join(self.param_names())})"
+        )
+
+    def param_names(self) -> list[str]:
+        return [hp.name for hp in self.hyper]
+
+    def defaults(self) -> dict[str, Any]:
+        return {hp.name: hp.default for hp in self.hyper}
+
+    def validate(self, hyper: dict[str, Any], where: str = "") -> dict[str, Any]:
+        """Defaults overridden by ``hyper``, each value checked; raises OptimizerConfigError."""
+        out = self.defaults()
+        for key, value in hyper.items():
+            out[key] = self.param(key).validate(value, where)
+        if self.name == "sgd" and out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
+            prefix = f"{where}: " if where else ""
+            raise OptimizerConfigError(f"{prefix}'nesterov' needs momentum > 0 and dampening = 0")
+        return out
+
+    def make(
+        self,
+        params: list[torch.Tensor],
+        hyper: dict[str, Any],
+        *,
+        generator: torch.Generator | None = None,
+        per_row: bool = False,
+    ) -> torch.optim.Optimizer:
+        kwargs = {**self.validate(hyper), **self.fixed}
+        if self.needs_generator:
+            kwargs["generator"] = generator
+        if self.per_row_option:
+            kwargs["per_row"] = per_row
+        return self.factory(params, **kwargs)
+
+    def momentum_of(self, hyper: dict[str, Any]) -> float:
+        """Heavy-ball momentum μ (0 for EMA-style or momentum-free optimizers).
+
+        Used by the coupling rule η = (1-μ)·B·η₀ and by the temperature η/(B(1-μ)), both of
+        which the course notes state for the heavy-ball (PyTorch/vanilla) parameterization.
+        """
+        if not self.heavy_ball:
+            return 0.0
+        return float(hyper.get("momentum", 0.0))
+
+    def decay_value(self, hyper: dict[str, Any]) -> float | None:
+        """The primary decay as a β in [0, 1) for display (n_g is shown as 1 - 1/n_g)."""
+        if self.decay_param is None:
+            return None
+        value = hyper[self.decay_param]
+        if isinstance(value, tuple):
+            return value[0]
+        if self.param(self.decay_param).step == "count":
+            return 1.0 - 1.0 / value
+        return float(value)
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    hint = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{hint[0]}'?" if hint else ""
+
+
+def _torch(cls: type[torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
+    def make(params, **kwargs):
+        # foreach=False: a single small tensor per optimizer, the per-tensor path is the fastest.
+        return cls(params, foreach=False, **kwargs)
+
+    return make
+
+
+_SPECS = [
+    OptimizerSpec(
+        "sgd", "torch SGD (plain gradient descent unless momentum > 0)",
+        "buf = μ·buf + (1-d)·g; p -= lr·buf  (buf = g when μ = 0)",
+        (LR(0.1), HyperParam("momentum", 0.0, 0.0, 1.0, "decay", MOMENTUM.help, high_open=True),
+         DAMPENING, NESTEROV, WEIGHT_DECAY),
+        _torch(torch.optim.SGD), decay_param="momentum", heavy_ball=True,
+    ),
+    OptimizerSpec(
+        "momentum", "torch SGD heavy-ball momentum (PyTorch parameterization)",
+        "buf = μ·buf + g (buf₁ = g₁); p -= lr·buf", (LR(0.1), MOMENTUM, WEIGHT_DECAY),
+        _torch(torch.optim.SGD), decay_param="momentum", heavy_ball=True,
+        fixed={"nesterov": False, "dampening": 0.0},
+    ),
+    OptimizerSpec(
+        "nesterov", "torch SGD with Nesterov momentum",
+        "buf = μ·buf + g; p -= lr·(g + μ·buf)", (LR(0.1), MOMENTUM, WEIGHT_DECAY),
+        _torch(torch.optim.SGD), decay_param="momentum", heavy_ball=True,
+        fixed={"nesterov": True, "dampening": 0.0},
+    ),
+    OptimizerSpec(
+        "adagrad", "torch Adagrad: per-coordinate steps shrink with the summed squared gradients",
+        "s += g²; p -= lr/(1+(t-1)·lr_decay) · g/(√s + ε)",
+        (LR(0.5), HyperParam("lr_decay", 0.0, 0.0, 1.0, "linear", "lr decay per step", increment=1e-3),
+         WEIGHT_DECAY, HyperParam("initial_accumulator_value", 0.0, 0.0, 1e6, "linear", "initial s"),
+         HyperParam("eps", 1e-10, 0.0, 1.0, "log", EPS.help)),
+        _torch(torch.optim.Adagrad),
+    ),
+    OptimizerSpec(
+        "rmsprop", "torch RMSprop: gradient divided by an EMA of its square",
+        "s = α·s + (1-α)·g²; p -= lr·g/(√s + ε)",
+        (LR(0.01), HyperParam("alpha", 0.99, 0.0, 1.0, "decay", "EMA decay α of the squared gradient", high_open=True),
+         EPS, WEIGHT_DECAY,
+         HyperParam("momentum", 0.0, 0.0, 1.0, "decay", "momentum on the normalized step (vanilla form)", high_open=True),
+         HyperParam("centered", False, step="bool", kind=bool, help="subtract the squared mean gradient")),
+        _torch(torch.optim.RMSprop), decay_param="alpha",
+    ),
+    OptimizerSpec(
+        "adam", "torch Adam: EMA momentum over an EMA of the squared gradient, bias-corrected",
+        "m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²; p -= lr·m̂/(√v̂ + ε)",
+        (LR(0.1), BETAS, EPS, WEIGHT_DECAY, AMSGRAD), _torch(torch.optim.Adam), decay_param="betas",
+    ),
+    OptimizerSpec(
+        "adamw", "torch AdamW: Adam with decoupled weight decay",
+        "p -= lr·λ·p; then the Adam step", (LR(0.1), BETAS, EPS,
+        HyperParam("weight_decay", 1e-2, 0.0, 1e3, "linear", WEIGHT_DECAY.help, increment=1e-3), AMSGRAD),
+        _torch(torch.optim.AdamW), decay_param="betas",
+    ),
+    OptimizerSpec(
+        "nadam", "torch NAdam: Adam with Nesterov momentum",
+        "Adam with a Nesterov look-ahead on m and a momentum-decay schedule",
+        (LR(0.1), BETAS, EPS, WEIGHT_DECAY,
+         HyperParam("momentum_decay", 4e-3, 0.0, 1.0, "log", "ψ: momentum schedule decay")),
+        _torch(torch.optim.NAdam), decay_param="betas",
+    ),
+    OptimizerSpec(
+        "radam", "torch RAdam: Adam with a rectified variance warm-up",
+        "Adam whose adaptive term is switched on once the variance estimate is tractable",
+        (LR(0.1), BETAS, EPS, WEIGHT_DECAY), _torch(torch.optim.RAdam), decay_param="betas",
+    ),
+    OptimizerSpec(
+        "ema-momentum", "EMA momentum (course notes): m₀ = 0, m = βm + (1-β)g",
+        "m = β·m + (1-β)·g; p -= lr·m",
+        (LR(0.1), HyperParam("beta", 0.9, 0.0, 1.0, "decay", "EMA decay β = 1 - 1/N", high_open=True), WEIGHT_DECAY),
+        variants.EMAMomentum, decay_param="beta",
+    ),
+    OptimizerSpec(
+        "vanilla-momentum", "vanilla momentum (course notes): lr inside the velocity",
+        "v = μ·v + lr·g; p -= v", (LR(0.1), MOMENTUM, WEIGHT_DECAY),
+        variants.VanillaMomentum, decay_param="momentum", heavy_ball=True,
+    ),
+    OptimizerSpec(
+        "adam-nobias", "Adam without bias correction (course notes)",
+        "m = β1·m + (1-β1)·g; s = β2·s + (1-β2)·g²; p -= lr·m/√(s + ε)",
+        (LR(0.1), BETAS, EPS, WEIGHT_DECAY), variants.AdamNoBias, decay_param="betas",
+    ),
+    OptimizerSpec(
+        "adam-centered", "centered Adam (course notes): the variance s - m² in the denominator",
+        "m, s as Adam without bias correction; p -= lr·m/√(s - m² + ε)",
+        (LR(0.1), BETAS, EPS, WEIGHT_DECAY), variants.AdamCentered, decay_param="betas",
+    ),
+    OptimizerSpec(
+        "adam-minbias", "Adam with EMA rate 1/min(t, N) instead of bias correction (course notes)",
+        "m = (1-1/min(t,N_g))·m + g/min(t,N_g); s likewise with N_s; p -= lr·m/(√s + ε)",
+        (LR(0.1), HyperParam("n_g", 10.0, 1.0, 1e9, "count", "EMA length N_g of the gradient"),
+         HyperParam("n_s", 1000.0, 1.0, 1e9, "count", "EMA length N_s of the squared gradient"), EPS, WEIGHT_DECAY),
+        variants.AdamMinBias, decay_param="n_g",
+    ),
+    OptimizerSpec(
+        "sgld", "stochastic gradient Langevin dynamics: samples exp(-loss/T)",
+        "p ← p - lr·g + √(2·lr·T)·ξ, ξ ~ N(0, I)",
+        (LR(0.01), HyperParam("temperature", 0.01, 0.0, 1e3, "log", "Langevin temperature T"), WEIGHT_DECAY),
+        variants.SGLD, needs_generator=True,
+    ),
+    OptimizerSpec(
+        "lars", "LARS: heavy-ball momentum with a layer-wise trust ratio ‖w‖/‖g‖",
+        "local = trust·‖w‖/(‖g‖ + λ‖w‖); v = μ·v + lr·local·(g + λw); p -= v",
+        (LR(1.0), MOMENTUM, WEIGHT_DECAY, HyperParam("trust", 0.001, 0.0, 1e3, "log", "trust coefficient", low_open=True)),
+        variants.LARS, decay_param="momentum", heavy_ball=True, per_row_option=True,
+    ),
+    OptimizerSpec(
+        "lamb", "LAMB: the Adam step scaled by a layer-wise trust ratio ‖w‖/‖r‖",
+        "r = m̂/(√v̂ + ε) + λw; p -= lr·(‖w‖/‖r‖)·r",
+        (LR(0.1), BETAS, HyperParam("eps", 1e-6, 0.0, 1.0, "log", EPS.help), WEIGHT_DECAY),
+        variants.LAMB, decay_param="betas", per_row_option=True,
+    ),
+]
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def get_optimizer(name: str) -> OptimizerSpec:
+    try:
+        return OPTIMIZERS[name]
+    except KeyError:
+        raise OptimizerConfigError(
+            f"unknown optimizer {name!r}{_suggest(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)})"
+        ) from None
+
+
+def set_hyper(optimizer: torch.optim.Optimizer, name: str, value: Any) -> None:
+    """A live hyperparameter change, torch's way: write it into every param group."""
+    for group in optimizer.param_groups:
+        group[name] = value
