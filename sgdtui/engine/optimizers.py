@@ -320,7 +320,7 @@ _SPECS = [
     OptimizerSpec(
         "lars", "LARS: heavy-ball momentum with a layer-wise trust ratio ‖w‖/‖g‖",
         "local = trust·‖w‖/(‖g‖ + λ‖w‖); v = μ·v + lr·local·(g + λw); p -= v",
-        (LR(1.0), MOMENTUM, WEIGHT_DECAY, HyperParam("trust", 0.001, 0.0, 1e3, "log", "trust coefficient", low_open=True)),
+        (LR(1.0), MOMENTUM, WEIGHT_DECAY, HyperParam("trust", 1.0, 0.0, 1e3, "log", "trust coefficient (1 = the slides' plain ratio)", low_open=True)),
         variants.LARS, decay_param="momentum", heavy_ball=True, per_row_option=True,
     ),
     OptimizerSpec(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,6 +94,7 @@ class Lane:
         self.surface = surface
         self.seed = seed
         self.history_capacity = history_capacity
+        self.wall_time = 0.0  # seconds spent stepping this lane (for replay summaries)
         self.reset()
 
     # --- set-up --------------------------------------------------------------------------
@@ -173,7 +175,7 @@ class Lane:
         self._loss, self._grad = self.surface.value_and_grad(self.params)
         self._check_divergence()
         if self.schedule.stateful:
-            self.schedule.observe(float(self._loss[self.alive].mean()) if self.alive.any() else math.inf)
+            self.schedule.observe(float(self._loss[self.alive].mean()) if self.alive.any() else math.inf, cfg.hyper["lr"])
         self._record()
 
     def _check_divergence(self, initial: bool = False) -> None:
@@ -344,9 +346,12 @@ class Race:
         self.step_count = 0
 
     def step(self, n: int = 1) -> None:
+        clock = time.perf_counter
         for _ in range(n):
             for lane in self.lanes:
+                started = clock()
                 lane.step()
+                lane.wall_time += clock() - started
             self.step_count += 1
 
     def flush(self) -> None:

@@ -1,0 +1,210 @@
+"""Command line: the playground (default), headless replays, listings.
+
+    sgdtui [--surface NAME | --expr EXPR] [--surfaces DIR] [--script FILE] [--record FILE] [--seed N]
+    sgdtui replay SCRIPT [--out DIR] [--steps N] [--surfaces DIR]
+    sgdtui list surfaces|optimizers|schedules
+    sgdtui mlp [--dataset NAME ...]
+
+Exit codes: 0 done, 2 invalid script or arguments (one line on stderr, no traceback), 1 a
+runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("tui", "replay", "list", "mlp")
+
+
+class UsageError(Exception):
+    """Bad arguments or input files: reported on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sgdtui", description="A terminal playground for stochastic gradient descent.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    tui = sub.add_parser("tui", help="the playground (the default command)")
+    add_tui_arguments(tui)
+
+    replay = sub.add_parser("replay", help="run a script headless and export the numbers")
+    replay.add_argument("script", help="a script file (TOML, version 1)")
+    replay.add_argument("--out", help="output folder (default: a folder named after the script)")
+    replay.add_argument("--steps", type=int, help="run this many steps instead of the script's")
+    replay.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+    replay.add_argument("--quiet", action="store_true", help="no summary table")
+
+    listing = sub.add_parser("list", help="list surfaces, optimizers or schedules")
+    listing.add_argument("what", choices=("surfaces", "optimizers", "schedules", "datasets"))
+    listing.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+
+    mlp = sub.add_parser("mlp", help="the playground in MLP mode")
+    add_mlp_arguments(mlp)
+    return parser
+
+
+def add_tui_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--surface", help="start on this surface (see `sgdtui list surfaces`)")
+    group.add_argument("--expr", help='start on an expression surface, e.g. "x**2 + 10*y**2"')
+    p.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+    p.add_argument("--script", help="start from a script (lanes and all)")
+    p.add_argument("--record", help="write the session's script to this file on exit")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def add_mlp_arguments(p: argparse.ArgumentParser) -> None:
+    add_tui_arguments(p)
+    p.add_argument("--dataset", default=None, help="moons, circles, spirals, xor, blobs, sine")
+    p.add_argument("--hidden", default=None, help="hidden sizes, e.g. 32,32")
+    p.add_argument("--activation", default=None, choices=("relu", "tanh", "gelu"))
+    p.add_argument("--norm", default=None, choices=("none", "batchnorm", "layernorm"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["tui", *argv]
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "replay":
+            return replay_command(args)
+        if args.command == "list":
+            return list_command(args)
+        from sgdtui.ui.launch import run_tui
+
+        if args.command == "mlp":
+            args.mode = "mlp"
+        return run_tui(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # ScriptError, SurfaceError, ExprError, ... raised before any work
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+    except Exception as exc:  # a runtime failure: still one line, but exit 1
+        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def replay_command(args) -> int:
+    from sgdtui.engine.replay import run_replay
+    from sgdtui.engine.script import load_script
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    if args.steps is not None and args.steps < 0:
+        raise UsageError("sgdtui replay: --steps must be >= 0")
+    registry = SurfaceRegistry(extra_dirs=args.surfaces)
+    script = load_script(args.script, registry=registry)
+    if args.steps is None and script.steps is None:
+        raise UsageError(f"{args.script}: no 'steps' in the script; give --steps N")
+    out = Path(args.out) if args.out else Path(Path(args.script).stem)
+    try:
+        result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty())
+    except ValueError as exc:  # a scripted event that the session rejected at its step
+        print(f"error: {args.script}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.quiet:
+        print_summary(result)
+    return EXIT_OK
+
+
+def print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['script']}: {result['steps']} steps on {result['problem']}")
+    for col in ("lane", "optimizer", "final loss", "best loss", "steps to min", "diverged at", "wall s"):
+        table.add_column(col, justify="left" if col in ("lane", "optimizer") else "right")
+    for lane in result["lanes"]:
+        table.add_row(
+            lane["lane"], lane["optimizer"], _fmt(lane["final_loss"]), _fmt(lane["best_loss"]),
+            "-" if lane["steps_to_min"] is None else str(lane["steps_to_min"]),
+            "-" if lane["diverged_at"] is None else str(lane["diverged_at"]),
+            f"{lane['wall_time']:.3f}",
+        )
+    Console().print(table)
+    print(f"wrote {result['out']}/{', '.join(result['files'])}")
+
+
+def _fmt(v) -> str:
+    return "nan" if v is None else f"{v:.6g}"
+
+
+def list_command(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if args.what == "surfaces":
+        from sgdtui.engine.surfaces import SurfaceRegistry
+
+        reg = SurfaceRegistry(extra_dirs=args.surfaces)
+        table = Table(title="surfaces")
+        for col in ("name", "description", "view", "minimum", "origin"):
+            table.add_column(col)
+        for s in reg:
+            minimum = f"{s.min_value:.4g} at {', '.join(f'({x:.3g}, {y:.3g})' for x, y in s.minima)}" if s.minima else (
+                "none" if s.min_value is None else f"{s.min_value:.4g}")
+            view = f"x {s.xlim[0]:g}..{s.xlim[1]:g}, y {s.ylim[0]:g}..{s.ylim[1]:g}"
+            table.add_row(s.name, s.description, view, minimum, s.origin)
+        console.print(table)
+        for err in reg.errors:
+            print(f"warning: skipped {err}", file=sys.stderr)
+    elif args.what == "optimizers":
+        from sgdtui.engine.optimizers import OPTIMIZERS
+
+        table = Table(title="optimizers")
+        for col in ("name", "update rule", "hyperparameters (default, range)"):
+            table.add_column(col)
+        for spec in OPTIMIZERS.values():
+            hps = "\n".join(f"{hp.name}={_default(hp.default)} {hp.range_text()}" for hp in spec.hyper)
+            table.add_row(f"{spec.name}\n[dim]{spec.description}[/]", spec.update_rule, hps)
+        console.print(table)
+    elif args.what == "schedules":
+        from sgdtui.engine.schedules import SCHEDULES
+
+        table = Table(title="schedules (lr(t) as a function of the step t)")
+        for col in ("name", "description", "parameters (default)"):
+            table.add_column(col)
+        for spec in SCHEDULES.values():
+            params = "\n".join(f"{p.name}={p.default!r}" for p in spec.params) or "-"
+            table.add_row(spec.name, spec.description, params)
+        console.print(table)
+    else:
+        from sgdtui.engine.datasets import DATASETS
+
+        table = Table(title="datasets (MLP mode)")
+        table.add_column("name")
+        table.add_column("description")
+        for name, desc in DATASETS.items():
+            table.add_row(name, getattr(desc, "description", str(desc)))
+        console.print(table)
+    return EXIT_OK
+
+
+def _default(v) -> str:
+    if isinstance(v, tuple):
+        return "(" + ", ".join(f"{x:g}" for x in v) + ")"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return f"{v:g}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Headless replay: run a script and write trajectories.csv and summary.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sgdtui.engine.race import CONVERGED_TOL
+from sgdtui.engine.script import Script
+from sgdtui.engine.session import Session
+
+CSV_COLUMNS = ("lane", "start", "step", "x", "y", "loss", "lr")
+
+
+def run_replay(script: Script, out_dir: Path | str, *, steps: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Replay ``script`` (every step kept), write the outputs into ``out_dir``, return the summary."""
+    session = Session.from_script(script, history_capacity=None)
+    total = script.steps if steps is None else steps
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.console import Console
+
+        with Progress(TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("replay", total=total)
+            session.run(total, progress=lambda done, _total: bar.update(task, completed=done))
+    else:
+        session.run(total)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_trajectories_csv(session, out / "trajectories.csv")
+    summary = summarize(session, script, total)
+    summary["out"] = str(out)
+    summary["files"] = ["trajectories.csv", "summary.json"]
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return summary
+
+
+def write_trajectories_csv(session: Session, path: Path) -> None:
+    """One row per lane, start point and step; step 0 is the start point. Floats are written with
+    repr, so the same script gives byte-identical files."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for name, hist in session.trajectories().items():
+            steps, pos, loss, lr = hist["step"], hist["pos"], hist["loss"], hist["lr"]
+            for start in range(pos.shape[1]):
+                xs, ys, ls = pos[:, start, 0].tolist(), pos[:, start, 1].tolist(), loss[:, start].tolist()
+                for k, step in enumerate(steps.tolist()):
+                    writer.writerow((name, start, step, repr(xs[k]), repr(ys[k]), repr(ls[k]), repr(float(lr[k]))))
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def summarize(session: Session, script: Script, total: int) -> dict[str, Any]:
+    surface = session.surface
+    lanes = []
+    for lane in session.race.lanes:
+        hist = lane.history.snapshot()
+        per_start = []
+        for k in range(lane.n):
+            losses = hist["loss"][:, k]
+            reached = None
+            if surface.min_value is not None:
+                hit = np.nonzero(losses - surface.min_value < CONVERGED_TOL)[0]
+                reached = int(hist["step"][hit[0]]) if len(hit) else None
+            per_start.append({
+                "final_loss": _finite_or_none(losses[-1]),
+                "best_loss": _finite_or_none(np.nanmin(losses)) if np.isfinite(losses).any() else None,
+                "steps_to_min": reached,
+                "diverged_at": None if lane.diverged_at[k] < 0 else int(lane.diverged_at[k]),
+            })
+        first = per_start[0]
+        entry = {
+            "lane": lane.config.name,
+            "optimizer": lane.config.optimizer,
+            **first,
+            "wall_time": lane.wall_time,
+        }
+        if lane.n > 1:
+            entry["final_loss"] = _finite_or_none(float(np.mean(hist["loss"][-1])))
+            entry["best_loss"] = min((p["best_loss"] for p in per_start if p["best_loss"] is not None), default=None)
+            entry["per_start"] = per_start
+        lanes.append(entry)
+    problem = script.problem.get("surface") or script.problem.get("expr") or surface.name
+    return {"script": script.path, "steps": total, "problem": problem, "seed": script.seed,
+            "min_value": surface.min_value, "lanes": lanes}
