@@ -2,7 +2,8 @@
 
     python benchmarks/engine.py [--steps N] [--optimizer NAME]
 
-Prints steps/s for a single trajectory and trajectory-steps/s for N = 1, 1024 and 16384 start
+Prints steps/s for a single trajectory against the course tutorial's own loop (scalar parameter,
+per-step logging), and trajectory-steps/s for N = 1, 1024 and 16384 start
 points on the pathological surface, next to the plain loop (per point: zero_grad, loss,
 backward, step) and its vectorized form (the same loop over one (N, 2) parameter).
 """
@@ -20,6 +21,22 @@ from sgdtui.engine.surfaces import SurfaceRegistry
 
 def pathological(w0, w1):
     return torch.tanh(w0) ** 2 + 0.01 * torch.abs(w1) + torch.sigmoid(w1)
+
+
+def tutorial_loop(steps: int) -> float:
+    """The course tutorial's train_curve loop verbatim (one trajectory, with its logging)."""
+    w = torch.nn.Parameter(torch.tensor([-4.0, 5.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    points = [torch.tensor([w[0], w[1], pathological(w[0], w[1])])]
+    started = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = pathological(w[0], w[1])
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            points.append(torch.cat([w.data, loss.unsqueeze(dim=0)]))
+    return time.perf_counter() - started
 
 
 def plain_loop(n_points: int, steps: int, optimizer: str) -> float:
@@ -52,16 +69,20 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, optimizer {args.optimizer}, float64")
+    tutorial_loop(50)
+    t_tut = min(tutorial_loop(args.steps) for _ in range(3))
+    t_one = min(race_loop(1, args.steps, "sgd") for _ in range(3))
+    print(f"single trajectory, sgd: tutorial loop {args.steps / t_tut:,.0f} steps/s, "
+          f"sgdtui {args.steps / t_one:,.0f} steps/s ({t_tut / t_one:.2f}x)")
     print(f"{'points N':>9} {'steps':>7} | {'plain loop':>14} {'sgdtui race':>14} | {'speed-up':>8}")
     print(f"{'':>9} {'':>7} | {'traj-steps/s':>14} {'traj-steps/s':>14} |")
     for n in (1, 1024, 16384):
         steps = args.steps if n < 16384 else max(200, args.steps // 10)
         plain_loop(n, 50, args.optimizer), race_loop(n, 50, args.optimizer)  # warm up
-        t_plain = min(plain_loop(n, steps, args.optimizer) for _ in range(2))
-        t_race = min(race_loop(n, steps, args.optimizer) for _ in range(2))
+        t_plain = min(plain_loop(n, steps, args.optimizer) for _ in range(3))
+        t_race = min(race_loop(n, steps, args.optimizer) for _ in range(3))
         plain, ours = n * steps / t_plain, n * steps / t_race
         print(f"{n:>9} {steps:>7} | {plain:>14,.0f} {ours:>14,.0f} | {ours / plain:>7.2f}x")
-    print("single trajectory (N = 1): steps/s = traj-steps/s in the first row")
 
 
 if __name__ == "__main__":
