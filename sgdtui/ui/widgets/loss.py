@@ -1,0 +1,135 @@
+"""Loss-versus-step curves (also train/val loss or accuracy in MLP mode).
+
+Each curve is min/max-decimated to the pane's braille columns (spikes stay
+visible) and painted as braille cells (see ``contour.BraillePlot``), so the
+frame cost does not grow with the run length. Log scale is applied here (log10, non-positive
+values skipped), not by plotext, whose log mode re-applies itself on every
+build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from sgdtui.ui.widgets.contour import BraillePlot, CellLayer, PlotColor, cells_layer
+from sgdtui.ui.widgets.plotting import (
+    DOTS_X,
+    CanvasGrid,
+    PlotDataError,
+    braille_cells,
+    decimate_series,
+    log_safe,
+    rasterize_polyline,
+)
+
+LEGEND_SWATCH = "▬"
+
+
+@dataclass(frozen=True)
+class LossSeries:
+    """One curve: ``values[i]`` measured at ``steps[i]``."""
+
+    name: str
+    color: PlotColor  # a plotext colour
+    steps: np.ndarray
+    values: np.ndarray
+    selected: bool = False
+
+
+def _padded(low: float, high: float) -> tuple[float, float]:
+    """Limits a little wider than the data, never empty (a flat curve gets a unit-ish band)."""
+    if high <= low:
+        half = max(abs(low) * 0.1, 0.5)
+        return low - half, high + half
+    pad = (high - low) * 0.05
+    return low - pad, high + pad
+
+
+class LossPlot(BraillePlot):
+    """Curves against step, optionally on a log10 y scale; the y quantity is named by ``y_label``."""
+
+    def __init__(
+        self,
+        y_label: str = "loss",
+        *,
+        name: str | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own parameter name
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.y_label = y_label
+        self._series: tuple[LossSeries, ...] = ()
+        self._log_scale = False
+        self._title = ""
+        self._curves: list[tuple[LossSeries, np.ndarray, np.ndarray]] = []
+
+    def show(self, series: Sequence[LossSeries], log_scale: bool, title: str = "", y_label: str | None = None) -> None:
+        """Redraw with these curves (selected one drawn last, in bold)."""
+        for one in series:
+            if np.shape(one.steps) != np.shape(one.values):
+                raise PlotDataError(
+                    f"series {one.name!r}: steps shape {np.shape(one.steps)} != values shape {np.shape(one.values)}"
+                )
+        self._series = tuple(series)
+        self._log_scale = bool(log_scale)
+        self._title = title
+        if y_label is not None:
+            self.y_label = y_label
+        self._data_changed()
+
+    def _heading(self) -> str:
+        quantity = f"{self.y_label} (log)" if self._log_scale else self.y_label
+        return f"{self._title} · {quantity}" if self._title else quantity
+
+    def _finite_curves(self) -> list[tuple[LossSeries, np.ndarray, np.ndarray]]:
+        curves = []
+        for one in self._series:
+            steps = np.asarray(one.steps, dtype=np.float64).ravel()
+            values = np.asarray(one.values, dtype=np.float64).ravel()
+            values = log_safe(values) if self._log_scale else values
+            finite = np.isfinite(steps) & np.isfinite(values)
+            curves.append((one, steps[finite], values[finite]))
+        return curves
+
+    def _prepare_axes(self, width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        self._curves = self._finite_curves()
+        all_steps = np.concatenate([c[1] for c in self._curves]) if self._curves else np.empty(0)
+        all_values = np.concatenate([c[2] for c in self._curves]) if self._curves else np.empty(0)
+        if all_steps.size:
+            xlim = (float(all_steps.min()), float(all_steps.max()))
+            xlim = xlim if xlim[1] > xlim[0] else (xlim[0] - 1.0, xlim[0] + 1.0)
+            ylim = _padded(float(all_values.min()), float(all_values.max()))
+        else:
+            xlim, ylim = (0.0, 1.0), (0.0, 1.0)
+        self._set_axes(width, height, xlim, ylim, self._heading(), y_log=self._log_scale)
+        return xlim, ylim
+
+    def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
+        layers = []
+        for one, steps, values in sorted(self._curves, key=lambda c: c[0].selected):
+            if steps.size == 0:
+                continue
+            # Two bucket extremes per braille column keep spikes and dips.
+            steps_kept, values_kept = decimate_series(steps, values, max_points=2 * DOTS_X * grid.cols + 2)
+            dots = rasterize_polyline(np.stack([steps_kept, values_kept], axis=1), grid)
+            layers.append(cells_layer(braille_cells(dots, grid), one.color, "bold" if one.selected else None))
+        layers.extend(self._legend(grid))
+        return layers
+
+    def _legend(self, grid: CanvasGrid) -> list[CellLayer]:
+        """'▬ name' per curve in the canvas's top-left corner, when there is room and more than one curve."""
+        names = [one for one in self._series]
+        longest = max((len(one.name) for one in names), default=0)
+        if len(names) < 2 or grid.rows < len(names) + 2 or grid.cols < longest + 4:
+            return []
+        layers = []
+        for line, one in enumerate(names):
+            text = f"{LEGEND_SWATCH} {one.name}"
+            cols = np.arange(len(text), dtype=np.int64)
+            rows = np.full(len(text), grid.rows - 1 - line, dtype=np.int64)
+            layers.append(CellLayer(cols, rows, list(text), one.color, "bold" if one.selected else None))
+        return layers
