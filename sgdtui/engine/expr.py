@@ -502,14 +502,18 @@ class CompiledExpr:
         uses: the variables the expression reads, a subset of ``{"x", "y"}``.
     """
 
-    __slots__ = ("source", "uses", "_evaluate", "value_and_grad")
+    __slots__ = ("source", "uses", "_evaluate", "value_and_grad", "scalar_value_and_grad")
 
-    def __init__(self, source: str, uses: frozenset[str], evaluate: Evaluator, value_and_grad=None) -> None:
+    def __init__(self, source: str, uses: frozenset[str], evaluate: Evaluator, value_and_grad=None,
+                 scalar_value_and_grad=None) -> None:
         self.source = source
         self.uses = uses
         self._evaluate = evaluate
-        # value_and_grad(x, y) -> (f, df/dx, df/dy), by forward-mode differentiation (no autograd graph)
+        # value_and_grad(x, y) -> (f, df/dx, df/dy) tensors, by forward-mode differentiation
+        # (no autograd graph); scalar_value_and_grad does the same on Python floats and may raise
+        # ArithmeticError/ValueError where torch would return inf or nan.
         self.value_and_grad = value_and_grad
+        self.scalar_value_and_grad = scalar_value_and_grad
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self._evaluate(x, y)
@@ -532,7 +536,8 @@ def compile_expr(source: str) -> CompiledExpr:
     compiler = _Compiler(text, shift)
     compiled = compiler.compile(tree.body)
     uses = frozenset(compiler.uses)
-    return CompiledExpr(ast.unparse(tree), uses, _complete(compiled, uses), _value_and_grad_fn(tree))
+    return CompiledExpr(ast.unparse(tree), uses, _complete(compiled, uses), _value_and_grad_fn(tree),
+                        _compile_scalar(tree.body))
 
 
 def _complete(compiled: Compiled, uses: frozenset[str]) -> Evaluator:
@@ -579,6 +584,8 @@ def _t_scale(a: Tangent, factor: Any) -> Tangent:
         return None
     if isinstance(factor, float) and factor == 1.0:
         return a
+    if isinstance(a, float) and a == 1.0:  # d/dx of x itself: skip a multiply by one
+        return factor
     return a * factor
 
 
@@ -602,8 +609,8 @@ def _dual_unary(name: str, v: Any, a: Any) -> Any:
         return 1.0 - v * v
     if name == "sigmoid":
         return v * (1.0 - v)
-    if name == "softplus":
-        return torch.sigmoid(a)
+    if name == "softplus":  # torch's softplus is linear above its threshold of 20
+        return torch.where(a > 20.0, 1.0, torch.sigmoid(a))
     if name == "relu":
         return (a > 0).to(a.dtype)
     raise AssertionError(name)
@@ -748,3 +755,128 @@ def _value_and_grad_fn(tree: ast.Expression) -> Callable[[torch.Tensor, torch.Te
             return t if t.shape == shape else t.expand(shape)
         return full(v), full(gx), full(gy)
     return value_and_grad
+
+
+# --- scalar fast path -----------------------------------------------------------------------
+# A lane usually steps a single trajectory. For one point, Python's float arithmetic is ~10x
+# cheaper than launching tiny tensor ops, so the checked AST is also compiled into closures over
+# floats returning (f, df/dx, df/dy). Where float arithmetic would raise (overflow, log of a
+# negative, division by zero, a complex power) the caller falls back to the tensor path, which
+# gives torch's inf/nan semantics.
+
+ScalarDual = Callable[[float, float], tuple[float, float, float]]
+
+
+def _sigmoid_float(a: float) -> float:
+    if a >= 0:
+        return 1.0 / (1.0 + math.exp(-a))
+    z = math.exp(a)
+    return z / (1.0 + z)
+
+
+def _softplus_float(a: float) -> float:
+    # torch's softplus (beta=1, threshold=20) returns a itself above the threshold.
+    return a if a > 20.0 else math.log1p(math.exp(a))
+
+
+_SCALAR_UNARY: Mapping[str, tuple[Callable[[float], float], Callable[[float, float], float]]] = {
+    # name: (f(a), f'(a) given (v, a))
+    "sin": (math.sin, lambda v, a: math.cos(a)),
+    "cos": (math.cos, lambda v, a: -math.sin(a)),
+    "tan": (math.tan, lambda v, a: 1.0 + v * v),
+    "exp": (math.exp, lambda v, a: v),
+    "log": (math.log, lambda v, a: 1.0 / a),
+    "sqrt": (math.sqrt, lambda v, a: 0.5 / v),
+    "abs": (abs, lambda v, a: (a > 0) - (a < 0)),
+    "tanh": (math.tanh, lambda v, a: 1.0 - v * v),
+    "sigmoid": (_sigmoid_float, lambda v, a: v * (1.0 - v)),
+    "softplus": (_softplus_float, lambda v, a: 1.0 if a > 20.0 else _sigmoid_float(a)),
+    "relu": (lambda a: a if a > 0 else 0.0, lambda v, a: 1.0 if a > 0 else 0.0),
+}
+
+
+def _compile_scalar(node: ast.AST) -> ScalarDual:
+    if isinstance(node, ast.Constant):
+        c = float(node.value)
+        return lambda x, y: (c, 0.0, 0.0)
+    if isinstance(node, ast.Name):
+        if node.id in _NAMED_CONSTANTS:
+            c = _NAMED_CONSTANTS[node.id]
+            return lambda x, y: (c, 0.0, 0.0)
+        if node.id == "x":
+            return lambda x, y: (x, 1.0, 0.0)
+        return lambda x, y: (y, 0.0, 1.0)
+    if isinstance(node, ast.UnaryOp):
+        inner = _compile_scalar(node.operand)
+        if isinstance(node.op, ast.UAdd):
+            return inner
+
+        def neg(x, y):
+            v, a, b = inner(x, y)
+            return -v, -a, -b
+        return neg
+    if isinstance(node, ast.BinOp):
+        lf, rf = _compile_scalar(node.left), _compile_scalar(node.right)
+        op = type(node.op)
+        if op is ast.Add:
+            def add(x, y):
+                a, ax, ay = lf(x, y)
+                b, bx, by = rf(x, y)
+                return a + b, ax + bx, ay + by
+            return add
+        if op is ast.Sub:
+            def sub(x, y):
+                a, ax, ay = lf(x, y)
+                b, bx, by = rf(x, y)
+                return a - b, ax - bx, ay - by
+            return sub
+        if op is ast.Mult:
+            def mul(x, y):
+                a, ax, ay = lf(x, y)
+                b, bx, by = rf(x, y)
+                return a * b, ax * b + bx * a, ay * b + by * a
+            return mul
+        if op is ast.Div:
+            def div(x, y):
+                a, ax, ay = lf(x, y)
+                b, bx, by = rf(x, y)
+                v = a / b
+                return v, (ax - v * bx) / b, (ay - v * by) / b
+            return div
+
+        def power(x, y):
+            a, ax, ay = lf(x, y)
+            b, bx, by = rf(x, y)
+            v = a ** b
+            if isinstance(v, complex):
+                raise ValueError("complex power")
+            gx = gy = 0.0
+            if ax or ay:
+                slope = b * a ** (b - 1.0) if b != 2.0 else 2.0 * a
+                gx, gy = slope * ax, slope * ay
+            if bx or by:
+                slope = v * math.log(a)
+                gx, gy = gx + slope * bx, gy + slope * by
+            return v, gx, gy
+        return power
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    name = node.func.id
+    args = [_compile_scalar(arg) for arg in node.args]
+    if name in _SCALAR_UNARY:
+        fn, slope_of = _SCALAR_UNARY[name]
+        (inner,) = args
+
+        def unary(x, y):
+            a, ax, ay = inner(x, y)
+            v = fn(a)
+            slope = slope_of(v, a)
+            return v, slope * ax, slope * ay
+        return unary
+    first, second = args
+    take_first = (lambda a, b: a <= b) if name == "min" else (lambda a, b: a >= b)
+
+    def minmax(x, y):
+        left = first(x, y)
+        right = second(x, y)
+        return left if take_first(left[0], right[0]) else right
+    return minmax

@@ -161,8 +161,8 @@ class Lane:
         self.effective_lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        grad = self.surface.stochastic_grad(self.params, cfg.batch, cfg.noise, self.generator) \
-            if (cfg.noise > 0 or (self.surface.data_driven and cfg.batch < self.surface.n)) else self._grad
+        stochastic = cfg.noise > 0 or (self.surface.data_driven and cfg.batch < self.surface.n)
+        grad = self.surface.stochastic_grad(self.params, cfg.batch, cfg.noise, self.generator) if stochastic else self._grad
         if not self.all_alive:
             grad = torch.where(self.alive[:, None], grad, torch.zeros_like(grad))
             frozen = self.params.detach().clone()
@@ -179,8 +179,11 @@ class Lane:
         self._record()
 
     def _check_divergence(self, initial: bool = False) -> None:
+        # Fast path (every step): a non-finite loss anywhere makes the sum non-finite.
+        if math.isfinite(float(self._loss.sum())) and float(self.params.abs().max()) < self.surface.bound:
+            return
         ok = torch.isfinite(self._loss) & (self.params.abs().amax(dim=1) < self.surface.bound)
-        if bool(ok.all()) or not bool((self.alive & ~ok).any()):
+        if not bool((self.alive & ~ok).any()):
             return
         newly = self.alive & ~ok
         idx = newly.nonzero().flatten()
