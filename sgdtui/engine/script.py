@@ -175,8 +175,9 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
         raise chk.fail("", 0, "lanes", "lanes", "must be one or more [[lanes]] tables")
     lanes: list[LaneConfig] = []
     names: list[str] = []
+    mlp = not isinstance(surface, Surface)
     for i, table in enumerate(lanes_raw):
-        cfg = _check_lane(chk, "lanes", i, f"lanes[{i}].", table, names)
+        cfg = _check_lane(chk, "lanes", i, f"lanes[{i}].", table, names, mlp=mlp)
         lanes.append(cfg)
         names.append(cfg.name)
 
@@ -187,7 +188,7 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
     live_names = list(names)
     last_step = 0
     for i, ev in enumerate(events_raw):
-        step, cmd = _check_event(chk, i, ev, live_names)
+        step, cmd = _check_event(chk, i, ev, live_names, mlp=mlp)
         if step < last_step:
             raise chk.fail("events", i, "step", f"events[{i}].step",
                            f"{step} comes before the previous event's step {last_step}: list events in order")
@@ -202,7 +203,19 @@ def _check_problem(chk: _Checker, problem: dict, registry):
         if key not in PROBLEM_KEYS:
             raise _unknown_key(chk, "problem", 0, key, "problem.", PROBLEM_KEYS)
     if "mlp" in problem:
-        raise chk.fail("problem", 0, "mlp", "problem.mlp", "MLP problems are run with `sgdtui mlp` scripts (see README)")
+        from sgdtui.mlp.race import MLPProblem, MLPProblemError
+
+        for other in ("surface", "expr", "xlim", "ylim"):
+            if other in problem:
+                raise chk.fail("problem", 0, other, f"problem.{other}", "an MLP problem has no surface: drop this key or 'mlp'")
+        try:
+            return MLPProblem.from_table(problem["mlp"], problem.get("device", "auto")), registry
+        except MLPProblemError as exc:
+            msg = str(exc)
+            key = "device" if msg.startswith("device") else "mlp"
+            raise chk.fail("problem", 0, key, f"problem.{msg.split(':', 1)[0]}", msg.split(": ", 1)[1]) from None
+    if "device" in problem:
+        raise chk.fail("problem", 0, "device", "problem.device", "'device' goes with an 'mlp' problem")
     if "surface" in problem and "expr" in problem:
         raise chk.fail("problem", 0, "expr", "problem", "give either 'surface' or 'expr', not both")
     lims = {}
@@ -234,9 +247,19 @@ def _check_problem(chk: _Checker, problem: dict, registry):
     return registry.get(name), registry
 
 
-def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: dict, taken: list[str]) -> LaneConfig:
+def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: dict, taken: list[str],
+                mlp: bool = False) -> LaneConfig:
     def fail(key, message, keypath=None):
         return chk.fail(table_name, index, key, keypath or f"{prefix}{key}", message)
+
+    if mlp:
+        for key in ("start", "starts"):
+            if key in table:
+                raise fail(key, "MLP lanes have no start points (all lanes start from the same initial weights)")
+        if "batch" not in table:
+            from sgdtui.mlp.race import DEFAULT_BATCH
+
+            table = {**table, "batch": DEFAULT_BATCH}
 
     opt = table.get("optimizer")
     if opt is None:
@@ -317,7 +340,7 @@ def _unique(base: str, taken: list[str]) -> str:
     return f"{base}-{k}"
 
 
-def _check_event(chk: _Checker, i: int, ev: dict, names: list[str]) -> tuple[int, Command]:
+def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], mlp: bool = False) -> tuple[int, Command]:
     prefix = f"events[{i}]."
 
     def fail(key, message, keypath=None):
@@ -358,15 +381,17 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str]) -> tuple[int
         table = ev["add"]
         if not isinstance(table, dict):
             raise fail("add", "must be a lane table, e.g. add = { optimizer = 'adam', lr = 0.1 }")
-        cfg = _check_lane(chk, "events", i, f"{prefix}add.", table, names)
+        cfg = _check_lane(chk, "events", i, f"{prefix}add.", table, names, mlp=mlp)
         names.append(cfg.name)
-        return step, AddLane({**table, "name": cfg.name})
+        return step, AddLane({**table, "name": cfg.name, **({"batch": cfg.batch} if mlp else {})})
     if action == "remove":
         name = ev["remove"]
         if name not in names:
             raise fail("remove", f"unknown lane {name!r}{_suggest(name, names)} (lanes: {', '.join(names)})")
         names.remove(name)
         return step, RemoveLane(name)
+    if mlp and action in ("starts", "surface", "expr"):
+        raise fail(action, "not available in an MLP script (no surface, no start points)")
     if action == "starts":
         lane = lane_name()
         pts = ev["starts"]

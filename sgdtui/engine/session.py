@@ -185,7 +185,7 @@ class Snapshot:
 class Session:
     def __init__(
         self,
-        surface: Surface,
+        surface,  # a Surface, or an MLPProblem for MLP mode
         lanes: list[LaneConfig] = (),
         *,
         seed: int = 0,
@@ -197,9 +197,17 @@ class Session:
         self.registry = registry
         self.seed = seed
         self.steps = steps
-        self.problem = problem if problem is not None else {"surface": surface.name}
         self.initial_lanes = [lane_table(cfg) for cfg in lanes]
-        self.race = Race(surface, list(lanes), seed=seed, history_capacity=history_capacity)
+        if isinstance(surface, Surface):
+            self.mode = "surface"
+            self.problem = problem if problem is not None else {"surface": surface.name}
+            self.race = Race(surface, list(lanes), seed=seed, history_capacity=history_capacity)
+        else:
+            from sgdtui.mlp.race import MLPRace
+
+            self.mode = "mlp"
+            self.problem = problem if problem is not None else {"mlp": surface.to_table(), "device": surface.device}
+            self.race = MLPRace(surface, list(lanes), seed=seed, history_capacity=history_capacity)
         self.clock = 0
         self.log: list[tuple[int, Command]] = []
         self.pending: list[tuple[int, Command]] = []  # scripted events not yet applied
@@ -221,7 +229,8 @@ class Session:
         return session
 
     @property
-    def surface(self) -> Surface:
+    def surface(self) -> Surface | None:
+        """The surface being raced (None in MLP mode)."""
         return self.race.surface
 
     # --- driving -------------------------------------------------------------------------
@@ -232,14 +241,15 @@ class Session:
             self.step(command.n)
             return
         try:
-            self._apply(command)
+            command = self._apply(command)
         except (ValueError, KeyError) as exc:
             msg = exc.args[0] if exc.args else str(exc)
             raise CommandError(str(msg)) from None
         self.log.append((self.clock, command))
         self.version += 1
 
-    def _apply(self, cmd: Command) -> None:
+    def _apply(self, cmd: Command) -> Command:
+        """Apply ``cmd``; returns the command as it is logged (an added lane with its resolved name)."""
         race = self.race
         if isinstance(cmd, SetLane):
             lane = race.lane(cmd.lane)
@@ -248,9 +258,13 @@ class Session:
             table = dict(cmd.lane)
             name = table.get("name") or race.unique_name(table["optimizer"])
             race.add_lane(lane_config_from_table(table, name))
+            if "name" not in table:  # log the name it got, so the exported script says which lane it is
+                cmd = AddLane({"name": name, **table})
         elif isinstance(cmd, RemoveLane):
             race.remove_lane(cmd.lane)
         elif isinstance(cmd, MoveStarts):
+            if self.mode == "mlp":
+                raise CommandError("MLP lanes have no start points (all lanes start from the same initial weights)")
             lane = race.lane(cmd.lane)
             lane.config = lane.config.with_changes(starts=tuple(tuple(map(float, p)) for p in cmd.starts))
             lane.reset()
@@ -260,6 +274,7 @@ class Session:
             race.set_surface(self.resolve_surface(cmd))
         else:
             raise CommandError(f"unknown command {cmd!r}")
+        return cmd
 
     def _set_lane(self, lane: Lane, settings: dict[str, Any]) -> None:
         # Validate everything on a copy first so a bad value changes nothing.
@@ -316,7 +331,15 @@ class Session:
         self.race.flush()
 
     # --- read-outs -----------------------------------------------------------------------
-    def snapshot(self, max_rows: int | None = 2000, hessian: bool = True) -> Snapshot:
+    def snapshot(self, max_rows: int | None = 2000, hessian: bool = True, *, selected: str | None = None,
+                 gradient_noise: bool = True):
+        """An immutable Snapshot (surface mode) or MLPSnapshot (MLP mode, with the prediction grid
+        of the ``selected`` lane)."""
+        if self.mode == "mlp":
+            from sgdtui.mlp.race import mlp_snapshot
+
+            return mlp_snapshot(self.race, self.version, self.clock, selected=selected, max_rows=max_rows,
+                                gradient_noise=gradient_noise)
         lanes = []
         for lane in self.race.lanes:
             lane.flush()
@@ -343,9 +366,17 @@ class Session:
         return Snapshot(version=self.version, clock=self.clock, surface=self.surface, lanes=tuple(lanes))
 
     def trajectories(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per lane: 'step' (T,), 'pos' (T, N, 2), 'loss' (T, N), 'gnorm' (T, N), 'lr' (T,)."""
+        """Per lane: 'step' (T,), 'pos' (T, N, 2), 'loss' (T, N), 'gnorm' (T, N), 'lr' (T,).
+        In MLP mode: 'step', 'train_loss', 'lr' per step."""
         self.race.flush()
         return {lane.config.name: lane.history.snapshot() for lane in self.race.lanes}
+
+    def evaluations(self) -> dict[str, dict[str, np.ndarray]]:
+        """MLP mode: per lane 'step', 'val_loss', 'val_acc', 'weight_norm', 'norm_sq' every eval_every steps."""
+        if self.mode != "mlp":
+            raise ValueError("evaluations exist in MLP mode only")
+        self.race.flush()
+        return {lane.config.name: lane.evals.snapshot() for lane in self.race.lanes}
 
     # --- scripts -------------------------------------------------------------------------
     def to_script(self) -> dict[str, Any]:

@@ -589,6 +589,32 @@ class MLPTrainer:
         squared = sum((minibatch[n] - full[n]).pow(2).reshape(k, -1).sum(dim=1) for n in self._param_names)
         return squared.mean()  # type: ignore[union-attr]
 
+    @torch.no_grad()
+    def device_eval(self) -> Tensor:
+        """Per-lane evaluation kept ON the device (no host sync): a float tensor [L, 4] with
+        columns val_loss, val_acc (NaN for regression), weight_norm ||w|| over all parameters,
+        and ||W||^2 of the first weight matrix feeding a norm layer (NaN when norm == "none")."""
+        n = len(self._lanes)
+        if n == 0:
+            return torch.zeros(0, 4, device=self.device)
+        val_loss, val_acc = self._eval_all()
+        nan = torch.full((n,), float("nan"), device=self.device)
+        squares = torch.stack(
+            [torch.stack([p.detach().pow(2).sum() for p in lane.params]) for lane in self._lanes]
+        )
+        normalized = squares[:, self._normalized[0]] if self._normalized else nan
+        return torch.stack(
+            [val_loss.float(), nan if val_acc is None else val_acc.float(), squares.sum(dim=1).sqrt(), normalized],
+            dim=1,
+        )
+
+    def last_train_losses(self) -> Tensor:
+        """The last minibatch loss of every lane as a device tensor [L] (NaN before a lane's first step)."""
+        nan = torch.full((), float("nan"), device=self.device)
+        if not self._train_loss:
+            return torch.zeros(0, device=self.device)
+        return torch.stack([nan if loss is None else loss.float() for loss in self._train_loss])
+
     def metrics(self, *, gradient_noise: bool = True) -> dict[str, object]:
         """Per-lane readouts, synced to the host in one transfer. Each per-lane key maps to a
         list in lane order:
