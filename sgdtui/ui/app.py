@@ -1,0 +1,383 @@
+"""The playground App: a thin shell that turns key presses into Commands and draws Frames.
+
+Key press -> action -> Command (or command builder) -> SessionWorker queue -> applied by the
+worker thread at a step boundary. A timer polls ``worker.latest`` at the frame rate and
+renders it. Nothing here blocks: level lines are traced in a Textual thread worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from sgdtui.engine.contours import level_lines
+from sgdtui.engine.optimizers import OPTIMIZERS
+from sgdtui.engine.session import AddLane, RemoveLane, Reset, Session, SwitchSurface
+from sgdtui.engine.surfaces import Surface, SurfaceRegistry
+from sgdtui.ui import steering
+from sgdtui.ui.present import LaneColours, loss_series, status_text, trajectory_views
+from sgdtui.ui.screens.expression import ExpressionScreen
+from sgdtui.ui.screens.help import HelpScreen
+from sgdtui.ui.screens.pickers import optimizer_picker, surface_picker
+from sgdtui.ui.widgets.contour import ContourPlot
+from sgdtui.ui.widgets.loss import LossPlot
+from sgdtui.ui.widgets.lanes import LanesTable
+from sgdtui.ui.widgets.status import StatusLine
+from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, SessionWorker, speed_label
+
+MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
+PAN_FRACTION = 0.1
+ZOOM_FACTOR = 1.25
+LEVEL_CACHE = 16
+# Keys 1-9, in this order where the surfaces exist; the rest of the registry fills any gap.
+QUICK_SURFACES = ("pathological", "rosenbrock", "himmelblau", "ill-conditioned", "saddle",
+                  "beale", "rastrigin", "plateau", "linear-regression")
+
+B = Binding
+BINDINGS = [
+    B("space", "toggle_run", "Run"),
+    B("full_stop", "step_once", "Step", key_display="."),
+    B("plus,equals_sign", "lr(1)", "lr ×10^¼", show=False, key_display="+"),
+    B("minus", "lr(-1)", "lr ÷10^¼", show=False, key_display="-"),
+    B("right_square_bracket", "beta(1)", "β up", show=False, key_display="]"),
+    B("left_square_bracket", "beta(-1)", "β down", show=False, key_display="["),
+    B("b", "batch(1)", "batch ×2", show=False),
+    B("B", "batch(-1)", "batch ÷2", show=False),
+    B("s", "schedule", "Schedule", show=False),
+    B("c", "coupling", "Coupling", show=False),
+    B("n", "noise(1)", "noise up", show=False),
+    B("N", "noise(-1)", "noise down", show=False),
+    B("tab", "select(1)", "Next lane", priority=True),
+    B("shift+tab", "select(-1)", "Previous lane", show=False, priority=True),
+    B("a", "add_lane", "Add lane"),
+    B("x", "remove_lane", "Remove lane", show=False),
+    B("r", "reset", "Reset", show=False),
+    *[B(str(k), f"quick_surface({k - 1})", f"surface {k}", show=False) for k in range(1, 10)],
+    B("S", "pick_surface", "Surface"),
+    B("e", "expression", "Expression", show=False),
+    B("left", "pan(-1,0)", "pan left", show=False),
+    B("right", "pan(1,0)", "pan right", show=False),
+    B("up", "pan(0,1)", "pan up", show=False),
+    B("down", "pan(0,-1)", "pan down", show=False),
+    B("z", "zoom(1)", "zoom in", show=False),
+    B("Z", "zoom(-1)", "zoom out", show=False),
+    B("l", "toggle_log", "log loss", show=False),
+    B("less_than_sign", "speed(-1)", "slower", show=False, key_display="<"),
+    B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
+    B("w", "write_script", "Write script"),
+    B("question_mark", "help", "Help", key_display="?"),
+    B("q", "quit", "Quit"),
+]
+
+
+class PlaygroundApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "sgdtui"
+    BINDINGS = BINDINGS
+
+    def __init__(self, session: Session, registry: SurfaceRegistry | None = None, *,
+                 record_path: str | Path | None = None, speed_index: int = DEFAULT_SPEED,
+                 start_running: bool = False, live_rates: bool = True, frame_rate: float = FRAME_RATE):
+        super().__init__()
+        self.registry = registry if registry is not None else (session.registry or SurfaceRegistry())
+        self.record_path = Path(record_path) if record_path else None
+        self.worker = SessionWorker(session, frame_rate=frame_rate, speed_index=speed_index)
+        self.speed_index = speed_index
+        self.start_running = start_running
+        self.running = False
+        self.live_rates = live_rates  # tests switch the wall-clock read-outs off for stable screenshots
+        self.frame_period = 1.0 / frame_rate
+        self.selected: str | None = None
+        self.log_scale = False
+        self.colours = LaneColours()
+        self.view: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self.frames_rendered = 0
+        self._surface: Surface | None = None
+        self._frame_seq = -1
+        self._dirty = True
+        self._frame_times: list[float] = []
+        self._levels: OrderedDict[tuple, list] = OrderedDict()
+        self._levels_wanted: tuple | None = None
+        self.written_scripts: list[Path] = []
+
+    # --- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical(id="main"):
+            with Horizontal(id="plots"):
+                yield ContourPlot(id="contour")
+                yield LossPlot(id="loss")
+            yield LanesTable(id="lanes")
+            yield StatusLine(id="status")
+        yield Static(f"terminal too small: sgdtui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (q quits)",
+                     id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.worker.start()
+        if self.start_running:
+            self.action_toggle_run()
+        self._check_size()
+        self.set_interval(self.frame_period, self._tick)
+        self._tick()
+
+    async def on_unmount(self) -> None:
+        if self.record_path is not None:
+            await self._write(self.record_path)
+        self.worker.stop()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size)
+
+    def _check_size(self, size=None) -> None:
+        width, height = size or self.size
+        main_screen = self.screen_stack[0] if self.screen_stack else self.screen
+        main_screen.set_class(width < MIN_SIZE[0] or height < MIN_SIZE[1], "too-small")
+
+    # --- the frame loop ----------------------------------------------------------------------
+    def _tick(self) -> None:
+        for error in self.worker.take_errors():
+            self.notify(error.message, severity="error", timeout=8)
+        frame = self.worker.latest
+        if frame.seq == self._frame_seq and not self._dirty:
+            return
+        self._frame_seq, self._dirty = frame.seq, False
+        self.render_frame(frame)
+
+    def render_frame(self, frame: Frame) -> None:
+        snap = frame.snapshot
+        self.running = frame.running
+        if snap.surface is not self._surface:
+            self._surface = snap.surface
+            self.view = (tuple(snap.surface.xlim), tuple(snap.surface.ylim))
+            self._request_levels()
+        names = [lane.name for lane in snap.lanes]
+        self.colours.forget_missing(names)
+        if self.selected not in names:
+            self.selected = names[0] if names else None
+        self.query_one(ContourPlot).show(trajectory_views(snap, self.colours, self.selected), title=snap.surface.name)
+        self.query_one(LossPlot).show(loss_series(snap, self.colours, self.selected), self.log_scale)
+        self.query_one(LanesTable).show(snap, self.selected, self.colours)
+        now = time.perf_counter()
+        self._frame_times = [t for t in self._frame_times if now - t < 1.0] + [now]
+        self.frames_rendered += 1
+        self.query_one(StatusLine).show(status_text(
+            snap, selected=self.selected, running=frame.running, speed=speed_label(SPEED_LEVELS[self.speed_index]),
+            steps_per_second=frame.steps_per_second if self.live_rates else None,
+            frames_per_second=len(self._frame_times) if self.live_rates else None,
+        ))
+
+    # --- level lines, traced off the event loop ------------------------------------------------
+    def _request_levels(self) -> None:
+        surface, (xlim, ylim) = self._surface, self.view
+        key = (id(surface), surface.name, xlim, ylim)
+        self._levels_wanted = key
+        minima = np.asarray(surface.minima, dtype=np.float64).reshape(-1, 2)
+        if key in self._levels:
+            self._levels.move_to_end(key)
+            self.query_one(ContourPlot).set_levels(key, self._levels[key], xlim, ylim, minima)
+            return
+        self.query_one(ContourPlot).set_view(xlim, ylim)  # old lines, clipped, until the new ones arrive
+        self.run_worker(lambda: (key, minima, level_lines(surface.loss, xlim, ylim, log_levels=surface.log_levels,
+                                                          min_value=surface.min_value)),
+                        thread=True, exclusive=True, group="levels", name="levels")
+
+    @property
+    def levels_ready(self) -> bool:
+        """Whether the contour pane shows the level lines of the current surface and view."""
+        return self._levels_wanted is not None and self.query_one(ContourPlot)._levels_key == self._levels_wanted
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "levels":
+            return
+        if event.state == WorkerState.ERROR:
+            self.notify(f"level lines failed: {event.worker.error}", severity="error")
+        elif event.state == WorkerState.SUCCESS:
+            key, minima, lines = event.worker.result
+            self._levels[key] = lines
+            while len(self._levels) > LEVEL_CACHE:
+                self._levels.popitem(last=False)
+            if key == self._levels_wanted:
+                self.query_one(ContourPlot).set_levels(key, lines, key[2], key[3], minima)
+
+    # --- actions ---------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # tab/shift+tab are priority bindings: hand them back to modal screens (inputs, lists).
+        if action == "select" and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def _steer(self, make) -> None:
+        if self.selected is None:
+            self.notify("no lane selected: press a to add one", severity="warning")
+            return
+        self.worker.submit(make(self.selected))
+
+    def action_toggle_run(self) -> None:
+        self.running = not self.running
+        self.worker.set_running(self.running)
+
+    def action_step_once(self) -> None:
+        self.running = False
+        self.worker.step_once()
+
+    def action_lr(self, direction: int) -> None:
+        self._steer(lambda lane: steering.nudge_lr(lane, direction))
+
+    def action_beta(self, direction: int) -> None:
+        self._steer(lambda lane: steering.nudge_decay(lane, direction))
+
+    def action_batch(self, direction: int) -> None:
+        self._steer(lambda lane: steering.scale_batch(lane, direction))
+
+    def action_schedule(self) -> None:
+        self._steer(steering.cycle_schedule)
+
+    def action_coupling(self) -> None:
+        self._steer(steering.cycle_coupling)
+
+    def action_noise(self, direction: int) -> None:
+        self._steer(lambda lane: steering.nudge_noise(lane, direction))
+
+    def action_select(self, direction: int) -> None:
+        names = [lane.name for lane in self.worker.latest.snapshot.lanes]
+        if not names:
+            return
+        index = names.index(self.selected) if self.selected in names else -direction
+        self.selected = names[(index + direction) % len(names)]
+        self._dirty = True
+        self._tick()
+
+    def action_add_lane(self) -> None:
+        self.push_screen(optimizer_picker(), self.add_lane)
+
+    def add_lane(self, optimizer: str | None) -> None:
+        if optimizer is None:
+            return
+        taken = {lane.name for lane in self.worker.latest.snapshot.lanes}
+        name, k = optimizer, 2
+        while name in taken:
+            name, k = f"{optimizer}-{k}", k + 1
+        self.worker.submit(AddLane({"name": name, "optimizer": optimizer}))
+        self.selected = name
+
+    def action_remove_lane(self) -> None:
+        if self.selected is None:
+            return
+        names = [lane.name for lane in self.worker.latest.snapshot.lanes]
+        self.worker.submit(RemoveLane(self.selected))
+        rest = [n for n in names if n != self.selected]
+        self.selected = rest[min(names.index(self.selected), len(rest) - 1)] if rest and self.selected in names else None
+
+    def action_reset(self) -> None:
+        self.worker.submit(Reset())
+
+    def quick_surfaces(self) -> list[str]:
+        names = self.registry.names()
+        ordered = [n for n in QUICK_SURFACES if n in names] + [n for n in names if n not in QUICK_SURFACES]
+        return ordered[:9]
+
+    def action_quick_surface(self, index: int) -> None:
+        names = self.quick_surfaces()
+        if index < len(names):
+            self.switch_surface(names[index])
+
+    def switch_surface(self, name: str | None) -> None:
+        if name is not None:
+            self.worker.submit(SwitchSurface(surface=name))
+
+    def action_pick_surface(self) -> None:
+        current = self._surface.name if self._surface else None
+        self.push_screen(surface_picker(self.registry, current), self.switch_surface)
+
+    def action_expression(self) -> None:
+        initial = getattr(self._surface, "expr", "") if self._surface and self._surface.origin == "expression" else ""
+        self.push_screen(ExpressionScreen(initial), self.switch_expression)
+
+    def switch_expression(self, expr: str | None) -> None:
+        if expr:
+            self.worker.submit(SwitchSurface(expr=expr))
+
+    def action_pan(self, dx: int, dy: int) -> None:
+        if self.view is None:
+            return
+        (x0, x1), (y0, y1) = self.view
+        sx, sy = (x1 - x0) * PAN_FRACTION * dx, (y1 - y0) * PAN_FRACTION * dy
+        self._set_view((x0 + sx, x1 + sx), (y0 + sy, y1 + sy))
+
+    def action_zoom(self, direction: int) -> None:
+        if self.view is None:
+            return
+        factor = ZOOM_FACTOR ** -direction
+        (x0, x1), (y0, y1) = self.view
+        cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * factor, (y1 - y0) / 2 * factor
+        if min(hx, hy) < 1e-9 or max(hx, hy) > 1e9:
+            return
+        self._set_view((cx - hx, cx + hx), (cy - hy, cy + hy))
+
+    def _set_view(self, xlim, ylim) -> None:
+        self.view = (tuple(float(v) for v in xlim), tuple(float(v) for v in ylim))
+        self._request_levels()
+
+    def action_toggle_log(self) -> None:
+        self.log_scale = not self.log_scale
+        self._dirty = True
+
+    def action_speed(self, direction: int) -> None:
+        self.speed_index = min(max(self.speed_index + direction, 0), len(SPEED_LEVELS) - 1)
+        self.worker.set_speed(self.speed_index)
+        self._dirty = True
+
+    async def action_write_script(self) -> None:
+        path = self.record_path or Path.cwd() / f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml"
+        if await self._write(path):
+            self.notify(f"session script written to {path}")
+
+    async def _write(self, path: Path) -> bool:
+        try:
+            text = await asyncio.wrap_future(self.worker.call(lambda session: session.to_toml()))
+            Path(path).write_text(text, encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - shown, never fatal
+            self.notify(f"cannot write {path}: {exc}", severity="error")
+            return False
+        self.written_scripts.append(Path(path))
+        return True
+
+    def help_bindings(self) -> list[tuple[str, str]]:
+        rows = []
+        for binding in BINDINGS:
+            key = binding.key_display or binding.key
+            rows.append((key, binding.description))
+        rows.append(("ctrl+p", "command palette: every action, surface and optimizer"))
+        quick = ", ".join(f"{i + 1}={name}" for i, name in enumerate(self.quick_surfaces()))
+        rows.append(("1-9", f"quick surfaces: {quick}"))
+        return rows
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_bindings()))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in BINDINGS:
+            if binding.action.startswith("quick_surface"):
+                continue
+            yield SystemCommand(binding.description, f"key: {binding.key_display or binding.key}",
+                                lambda action=binding.action: self.run_action(action))
+        for surface in self.registry:
+            yield SystemCommand(f"Surface: {surface.name}", surface.description,
+                                lambda name=surface.name: self.switch_surface(name), discover=False)
+        for name, spec in OPTIMIZERS.items():
+            yield SystemCommand(f"Add lane: {name}", spec.description,
+                                lambda name=name: self.add_lane(name), discover=False)

@@ -1,0 +1,123 @@
+"""From a Snapshot to what the widgets draw: lane colours, trajectories, loss curves, status text."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sgdtui.engine.session import LaneSnapshot, Snapshot
+from sgdtui.ui.widgets.contour import TrajectoryView
+from sgdtui.ui.widgets.loss import LossSeries
+
+# (plotext colour, Rich colour) pairs; distinct on dark and light themes.
+LANE_PALETTE: tuple[tuple[str, str], ...] = (
+    ("cyan+", "bright_cyan"),
+    ("magenta+", "bright_magenta"),
+    ("green+", "bright_green"),
+    ("yellow+", "yellow"),
+    ("blue+", "bright_blue"),
+    ("red+", "bright_red"),
+    ("cyan", "cyan"),
+    ("magenta", "magenta"),
+    ("green", "green"),
+    ("blue", "blue"),
+)
+
+
+class LaneColours:
+    """A stable colour per lane name, handed out in order of first appearance."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+
+    def index(self, name: str) -> int:
+        if name not in self._index:
+            used = set(self._index.values())
+            free = [i for i in range(len(LANE_PALETTE)) if i not in used]
+            self._index[name] = free[0] if free else len(self._index) % len(LANE_PALETTE)
+        return self._index[name]
+
+    def forget_missing(self, names: list[str]) -> None:
+        for name in list(self._index):
+            if name not in names:
+                del self._index[name]
+
+    def plot(self, name: str) -> str:
+        return LANE_PALETTE[self.index(name)][0]
+
+    def rich(self, name: str) -> str:
+        return LANE_PALETTE[self.index(name)][1]
+
+
+def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[TrajectoryView]:
+    views = []
+    for lane in snapshot.lanes:
+        paths = tuple(lane.positions[:, i, :] for i in range(lane.positions.shape[1]))
+        views.append(TrajectoryView(
+            name=lane.name, color=colours.plot(lane.name), paths=paths, current=lane.current,
+            diverged=~lane.alive, selected=lane.name == selected,
+        ))
+    return views
+
+
+def lane_loss_curve(lane: LaneSnapshot) -> np.ndarray:
+    """One loss value per history row: the mean over the lane's trajectories still finite."""
+    losses = np.asarray(lane.losses, dtype=np.float64)
+    if losses.ndim == 1 or losses.shape[1] == 1:
+        return losses.reshape(len(losses))
+    finite = np.isfinite(losses)
+    with np.errstate(invalid="ignore"):
+        total = np.where(finite, losses, 0.0).sum(axis=1)
+        count = finite.sum(axis=1)
+        return np.where(count > 0, total / np.maximum(count, 1), np.inf)
+
+
+def loss_series(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[LossSeries]:
+    return [
+        LossSeries(lane.name, colours.plot(lane.name), np.asarray(lane.steps, dtype=np.float64),
+                   lane_loss_curve(lane), selected=lane.name == selected)
+        for lane in snapshot.lanes
+    ]
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """Compact number for the table: 3 significant digits, '—' for none, 'inf'/'nan' as such."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
+
+
+def lane_loss_text(lane: LaneSnapshot) -> str:
+    finite = lane.loss[np.isfinite(lane.loss)]
+    return fmt(float(finite.min())) if finite.size else "inf"
+
+
+def lane_grad_text(lane: LaneSnapshot) -> str:
+    g = lane.grad_norm[lane.alive] if lane.alive.any() else lane.grad_norm
+    finite = g[np.isfinite(g)]
+    return fmt(float(finite.max())) if finite.size else "nan"
+
+
+def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, speed: str,
+                steps_per_second: float | None, frames_per_second: float | None) -> str:
+    """The status line: surface, step, rates, selected lane and its Hessian readout."""
+    state = "running" if running else "paused"
+    sps = "—" if steps_per_second is None else f"{steps_per_second:,.0f}"
+    fps = "—" if frames_per_second is None else f"{frames_per_second:.0f}"
+    parts = [f"{snapshot.surface.name}", f"step {snapshot.clock}", f"{state} ({speed})",
+             f"{sps} steps/s", f"{fps} frames/s"]
+    if selected is not None:
+        try:
+            lane = snapshot.lane(selected)
+        except KeyError:
+            lane = None
+        if lane is not None:
+            hessian = lane.hessian.describe() if lane.hessian is not None else "Hessian: n/a (diverged)"
+            parts.append(f"▶ {lane.name}: {hessian}")
+    return " · ".join(parts)

@@ -1,0 +1,52 @@
+"""The help screen: every binding, and what each hyperparameter means."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
+    ("lr", "learning rate η: the step size. Shown effective (after schedule and coupling), base in brackets."),
+    ("β", "the lane's decay: momentum μ (sgd, momentum, nesterov), the EMA β (ema-momentum, β1 of Adam's"
+          " family), α (rmsprop), or 1-1/N (adam-minbias). Near 1 = long memory of past gradients."),
+    ("batch", "minibatch size B: averaging B examples divides the gradient noise variance by B."),
+    ("schedule", "lr(t) as a function of the step count: step, cosine, warm-up, cyclic, one-cycle, ..."),
+    ("coupling", "how lr follows the batch: none (η fixed), linear (η = B·η₀), sqrt (η = √B·η₀),"
+                 " momentum (η = (1-μ)·B·η₀)."),
+    ("noise", "std of Gaussian gradient noise per example (divided by √B): makes any surface stochastic."),
+    ("temp.", "temperature η/(B·(1-μ)): the noise level SGD samples at; what coupling rules hold fixed."),
+)
+
+NOTES = (
+    "tab / shift+tab select lanes: they take priority over Textual's focus cycling (nothing here needs focus).",
+    "ctrl+p opens the command palette (every action, surface and optimizer), so no playground key uses it.",
+    "Every change lands at the next step and is recorded: w writes the session as a replayable script.",
+)
+
+
+def help_markup(bindings: list[tuple[str, str]]) -> str:
+    """Plain text of the help page (also used by the tests)."""
+    width = max((len(key) for key, _ in bindings), default=4)
+    lines = ["KEYS", ""]
+    lines += [f"  {key:<{width}}  {description}" for key, description in bindings]
+    lines += ["", "HYPERPARAMETERS", ""]
+    lines += [f"  {name:<8}  {text}" for name, text in HYPERPARAMETERS]
+    lines += ["", "NOTES", ""]
+    lines += [f"  {note}" for note in NOTES]
+    return "\n".join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+
+    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.text = help_markup(bindings)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static("sgdtui · help  (escape closes)", id="help-title")
+            yield Static(self.text, markup=False)

@@ -1,0 +1,290 @@
+"""The session worker: the only thread that touches the Session once the app has started.
+
+The App hands it commands (or *command builders*: functions of the session that return a
+command, so a key press like ``+`` reads the lr the lane has at the step boundary where the
+change lands, not the lr of a possibly stale frame). The worker applies them between steps,
+steps while running, and publishes an immutable ``Frame`` by replacing one reference,
+``latest``. The App polls ``latest`` at its frame rate; the worker never touches widgets.
+
+Errors never kill the thread: a ``CommandError`` (a bad value) or any other exception is
+queued on ``errors`` for the App to show as a notification; an unexpected exception while
+stepping also pauses the run, so one broken step does not flood the screen.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+from sgdtui.engine.session import Command, CommandError, Session, Snapshot, Step
+
+# Steps per frame for each speed level; None: as fast as possible (frames throttled).
+SPEED_LEVELS: tuple[int | None, ...] = (1, 2, 5, 10, 50, 200, None)
+DEFAULT_SPEED = 1  # index into SPEED_LEVELS: two steps a frame
+FRAME_RATE = 25.0
+
+CommandBuilder = Callable[[Session], Union[Command, None]]
+
+
+def speed_label(level: int | None) -> str:
+    return "max" if level is None else f"{level}/frame"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the worker publishes: a snapshot plus the run state it was taken in."""
+
+    seq: int
+    snapshot: Snapshot
+    running: bool
+    steps_per_frame: int | None
+    steps_per_second: float
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    message: str
+    severity: str = "error"
+
+
+class _Call:
+    """Run ``fn(session)`` in the worker thread and resolve ``future`` with its result."""
+
+    def __init__(self, fn: Callable[[Session], Any]):
+        self.fn = fn
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+
+
+class _Control:
+    """Run state changes travel through the queue too, so they are ordered with commands."""
+
+    def __init__(self, running: bool | None = None, speed: int | None | str = "keep"):
+        self.running = running
+        self.speed = speed
+
+
+class SessionWorker:
+    """Owns a Session on a daemon thread; see the module docstring for the protocol."""
+
+    def __init__(self, session: Session, *, frame_rate: float = FRAME_RATE,
+                 speed_index: int = DEFAULT_SPEED, snapshot_rows: int = 2000):
+        self._session = session
+        self.frame_period = 1.0 / frame_rate
+        self.snapshot_rows = snapshot_rows
+        self._queue: queue.Queue = queue.Queue()
+        self._pending = 0  # submitted items not yet processed and published
+        self._idle = threading.Condition()
+        self._stop = threading.Event()
+        self._running = False
+        self._steps_per_frame = SPEED_LEVELS[speed_index]
+        self._rate = 0.0
+        self._rate_mark: tuple[float, int] | None = None
+        self._seq = 0
+        self._done_now = 0  # items handled since the last _mark_done
+        self._held: list[Any] = []  # an item taken while pacing, handled first by the next _drain
+        self.errors: collections.deque[WorkerError] = collections.deque()
+        self.latest: Frame = self._make_frame()  # published before the thread starts
+        self._thread = threading.Thread(target=self._loop, name="sgdtui-session", daemon=True)
+
+    # --- the App's side ----------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._queue.put(None)  # wake the loop
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, item: Command | CommandBuilder) -> None:
+        """Apply a command (or build one from the session, then apply it) at the next step boundary."""
+        self._put(item)
+
+    def call(self, fn: Callable[[Session], Any]) -> concurrent.futures.Future:
+        """Run ``fn(session)`` in the worker thread between steps; the future holds its result."""
+        call = _Call(fn)
+        self._put(call)
+        return call.future
+
+    def set_running(self, running: bool) -> None:
+        self._put(_Control(running=running))
+
+    def set_speed(self, speed_index: int) -> None:
+        self._put(_Control(speed=SPEED_LEVELS[speed_index]))
+
+    def step_once(self) -> None:
+        """Pause, then take exactly one step."""
+        self._put(_Control(running=False))
+        self._put(Step(1))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every submitted item has been processed and its result published
+        (tests use this to make key presses deterministic). False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def take_errors(self) -> list[WorkerError]:
+        out = []
+        while self.errors:
+            out.append(self.errors.popleft())
+        return out
+
+    def _put(self, item: Any) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(item)
+
+    # --- the thread's side ---------------------------------------------------------------
+    def _loop(self) -> None:
+        last_publish = time.perf_counter()
+        while not self._stop.is_set():
+            try:
+                processed = self._drain(block=not self._running)
+                if self._stop.is_set():
+                    break
+                if self._running:
+                    last_publish = self._run_one_frame(last_publish)
+                elif processed:
+                    self._publish()
+                    last_publish = time.perf_counter()
+            except Exception as exc:  # noqa: BLE001 - the thread must survive anything
+                self._running = False
+                self._safe_publish()  # first, so a reader who sees the error also sees the pause
+                self._report(exc, prefix="run paused: ")
+            finally:
+                self._mark_done()
+
+    def _drain(self, block: bool) -> int:
+        """Process queued items; when ``block``, wait (briefly) for the first one."""
+        processed = 0
+        while True:
+            if self._held:
+                item = self._held.pop()
+            else:
+                try:
+                    item = self._queue.get(block=block and processed == 0, timeout=0.1 if block else None)
+                except queue.Empty:
+                    return processed
+            if item is None:
+                return processed
+            processed += 1
+            self._done_now += 1
+            self._handle(item)
+
+    def _mark_done(self) -> None:
+        done = self._done_now
+        if done:
+            self._done_now = 0
+            with self._idle:
+                self._pending -= done
+                self._idle.notify_all()
+
+    def _handle(self, item: Any) -> None:
+        session = self._session
+        try:
+            if isinstance(item, _Control):
+                if item.running is not None:
+                    self._running = item.running
+                    self._rate_mark = None
+                    if not item.running:
+                        self._rate = 0.0
+                if item.speed != "keep":
+                    self._steps_per_frame = item.speed
+            elif isinstance(item, _Call):
+                try:
+                    item.future.set_result(item.fn(session))
+                except Exception as exc:  # noqa: BLE001 - the caller gets it through the future
+                    item.future.set_exception(exc)
+            elif isinstance(item, Step):
+                self._advance(item.n)
+            else:
+                command = item(session) if callable(item) else item
+                if command is not None:
+                    session.apply(command)
+        except CommandError as exc:
+            self.errors.append(WorkerError(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - reported, the worker keeps serving
+            self._report(exc)
+
+    def _report(self, exc: BaseException, prefix: str = "") -> None:
+        self.errors.append(WorkerError(f"{prefix}{type(exc).__name__}: {exc}"))
+
+    def _advance(self, n: int) -> None:
+        """Step ``n`` times, applying a script's pending events when their step comes."""
+        session = self._session
+        left = n
+        while left > 0:
+            while session.pending and session.pending[0][0] <= session.clock:
+                _, command = session.pending.pop(0)
+                session.apply(command)
+            chunk = left
+            if session.pending:
+                chunk = max(1, min(chunk, session.pending[0][0] - session.clock))
+            session.step(chunk)
+            left -= chunk
+
+    def _run_one_frame(self, last_publish: float) -> float:
+        start = time.perf_counter()
+        if self._steps_per_frame is None:
+            # Flat out: step in growing chunks until the frame is due, then publish.
+            chunk = 8
+            while time.perf_counter() - start < self.frame_period and self._queue.empty():
+                self._advance(chunk)
+                chunk = min(chunk * 2, 512)
+        else:
+            self._advance(self._steps_per_frame)
+        self._update_rate()
+        now = time.perf_counter()
+        if now - last_publish >= self.frame_period * 0.5 or self._steps_per_frame is not None:
+            self._publish()
+            last_publish = now
+        if self._steps_per_frame is not None:
+            # Pace to the frame rate, waking early for a command.
+            wait = self.frame_period - (time.perf_counter() - start)
+            if wait > 0:
+                try:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    pass
+                else:
+                    self._held.append(item)  # handled first by the next _drain, in order
+        return last_publish
+
+    def _update_rate(self) -> None:
+        now, clock = time.perf_counter(), self._session.clock
+        if self._rate_mark is None:
+            self._rate_mark = (now, clock)
+            return
+        t0, c0 = self._rate_mark
+        if now - t0 >= 0.5:
+            self._rate = (clock - c0) / (now - t0)
+            self._rate_mark = (now, clock)
+
+    def _make_frame(self) -> Frame:
+        self._seq += 1
+        return Frame(self._seq, self._session.snapshot(self.snapshot_rows), self._running,
+                     self._steps_per_frame, self._rate)
+
+    def _publish(self) -> None:
+        self.latest = self._make_frame()  # one reference swap: readers see old or new, never half
+
+    def _safe_publish(self) -> None:
+        try:
+            self._publish()
+        except Exception as exc:  # noqa: BLE001
+            self._report(exc, prefix="snapshot failed: ")

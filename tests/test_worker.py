@@ -1,0 +1,194 @@
+"""The session worker thread and the steering builders (no Textual involved)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from sgdtui.engine.optimizers import KEY_FACTOR, OPTIMIZERS
+from sgdtui.engine.race import LaneConfig
+from sgdtui.engine.schedules import COUPLINGS, SCHEDULE_CYCLE
+from sgdtui.engine.session import CommandError, Session, SetLane, Step
+from sgdtui.engine.surfaces import SurfaceRegistry
+from sgdtui.ui import steering
+from sgdtui.ui.launch import default_lanes
+from sgdtui.ui.worker import SPEED_LEVELS, SessionWorker
+
+REGISTRY = SurfaceRegistry(include_user_dir=False)
+
+
+def make_session(lanes=None) -> Session:
+    return Session(REGISTRY.get("pathological"), lanes or default_lanes(), registry=REGISTRY, seed=0)
+
+
+@pytest.fixture
+def worker():
+    w = SessionWorker(make_session())
+    w.start()
+    yield w
+    w.stop()
+    assert not w.alive
+
+
+def test_commands_are_applied_and_published(worker):
+    worker.submit(SetLane("adam", {"lr": 0.05, "batch": 8}))
+    worker.submit(Step(3))
+    assert worker.wait_idle()
+    lane = worker.latest.snapshot.lane("adam")
+    assert (lane.base_lr, lane.batch, lane.t) == (0.05, 8, 3)
+    assert worker.latest.snapshot.clock == 3
+
+
+def test_builders_read_the_lane_at_the_step_boundary(worker):
+    # Two presses before any frame is drawn still give two factors.
+    worker.submit(steering.nudge_lr("sgd", 1))
+    worker.submit(steering.nudge_lr("sgd", 1))
+    assert worker.wait_idle()
+    assert worker.latest.snapshot.lane("sgd").base_lr == pytest.approx(KEY_FACTOR**2)
+    log = worker.call(lambda s: list(s.log)).result(5)
+    assert [cmd.settings["lr"] for _, cmd in log] == pytest.approx([KEY_FACTOR, KEY_FACTOR**2])
+
+
+def test_command_error_is_reported_and_worker_keeps_serving(worker):
+    worker.submit(SetLane("nope", {"lr": 1.0}))
+    worker.submit(SetLane("sgd", {"lr": -1.0}))
+    worker.submit(SetLane("sgd", {"lr": 0.5}))
+    assert worker.wait_idle()
+    errors = [e.message for e in worker.take_errors()]
+    assert len(errors) == 2 and "nope" in errors[0] and "lr" in errors[1]
+    assert worker.latest.snapshot.lane("sgd").base_lr == 0.5
+    assert worker.take_errors() == []
+
+
+def test_unexpected_exception_in_a_builder_is_reported(worker):
+    def broken(session):
+        raise RuntimeError("boom in builder")
+
+    worker.submit(broken)
+    worker.submit(Step(2))
+    assert worker.wait_idle()
+    [error] = worker.take_errors()
+    assert "RuntimeError" in error.message and "boom in builder" in error.message
+    assert worker.alive and worker.latest.snapshot.clock == 2
+
+
+def test_exception_while_running_pauses_and_is_reported(worker):
+    session = worker.call(lambda s: s).result(5)
+    real_step = session.race.step
+    calls = {"n": 0}
+
+    def flaky_step(n=1):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise FloatingPointError("step exploded")
+        real_step(n)
+
+    session.race.step = flaky_step
+    worker.set_running(True)
+    deadline = time.monotonic() + 5
+    while not worker.errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [error] = worker.take_errors()
+    assert "step exploded" in error.message and error.message.startswith("run paused")
+    worker.wait_idle()
+    assert worker.latest.running is False
+    clock = worker.latest.snapshot.clock
+    worker.submit(Step(4))  # still serving
+    assert worker.wait_idle()
+    assert worker.latest.snapshot.clock == clock + 4
+
+
+def test_running_advances_at_the_chosen_speed_and_pause_stops(worker):
+    worker.set_speed(SPEED_LEVELS.index(5))
+    worker.set_running(True)
+    time.sleep(0.3)
+    worker.set_running(False)
+    assert worker.wait_idle()
+    clock = worker.latest.snapshot.clock
+    assert clock > 0 and clock % 5 == 0  # whole frames of 5 steps
+    time.sleep(0.15)
+    assert worker.latest.snapshot.clock == clock
+
+
+def test_flat_out_speed_publishes_throttled_frames(worker):
+    worker.set_speed(len(SPEED_LEVELS) - 1)
+    worker.set_running(True)
+    seqs = set()
+    deadline = time.monotonic() + 0.6
+    while time.monotonic() < deadline:
+        seqs.add(worker.latest.seq)
+        time.sleep(0.005)
+    worker.set_running(False)
+    worker.wait_idle()
+    assert worker.latest.snapshot.clock > 10
+    assert len(seqs) <= 0.6 * 25 * 1.5 + 3  # about one frame per frame period, not one per chunk
+
+
+def test_step_once_pauses_and_takes_exactly_one_step(worker):
+    worker.set_running(True)
+    time.sleep(0.1)
+    worker.step_once()
+    assert worker.wait_idle()
+    clock = worker.latest.snapshot.clock
+    time.sleep(0.1)
+    assert worker.latest.running is False and worker.latest.snapshot.clock == clock
+
+
+def test_call_runs_in_the_worker_and_returns_results(worker):
+    assert "[[lanes]]" in worker.call(lambda s: s.to_toml()).result(5)
+    future = worker.call(lambda s: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        future.result(5)
+
+
+def test_script_events_fire_on_time_while_stepping(tmp_path):
+    script = tmp_path / "s.toml"
+    script.write_text(
+        'version = 1\nseed = 3\nsteps = 20\n[problem]\nsurface = "pathological"\n'
+        '[[lanes]]\nname = "a"\noptimizer = "sgd"\nlr = 1.0\nnoise = 0.5\n'
+        '[[events]]\nstep = 7\nlane = "a"\nset = { lr = 0.25 }\n'
+    )
+    worker = SessionWorker(Session.from_script(script))
+    worker.start()
+    worker.submit(Step(20))
+    worker.wait_idle()
+    ours = worker.call(lambda s: s.trajectories()).result(5)
+    log = worker.call(lambda s: list(s.log)).result(5)
+    worker.stop()
+    assert log[0][0] == 7
+    replay = Session.from_script(script)
+    replay.run()
+    for key, value in replay.trajectories()["a"].items():
+        np.testing.assert_array_equal(ours["a"][key], value)
+
+
+# --- steering builders -----------------------------------------------------------------------
+
+
+def test_noise_steps_up_by_doubling_and_back_to_zero():
+    up = [0.0]
+    for _ in range(3):
+        up.append(steering.next_noise(up[-1], 1))
+    assert up == [0.0, 0.1, 0.2, 0.4]
+    down = [0.4]
+    for _ in range(3):
+        down.append(steering.next_noise(down[-1], -1))
+    assert down == [0.4, 0.2, 0.1, 0.0]
+
+
+def test_batch_schedule_coupling_and_decay_builders():
+    session = make_session([LaneConfig.create("m", "momentum", lr=0.1, momentum=0.9),
+                            LaneConfig.create("l", "sgld", lr=0.01)])
+    assert steering.scale_batch("m", -1)(session).settings == {"batch": 1}
+    assert steering.scale_batch("m", 1)(session).settings == {"batch": 2}
+    assert steering.cycle_schedule("m")(session).settings == {"schedule": SCHEDULE_CYCLE[1]}
+    assert steering.cycle_coupling("m")(session).settings == {"coupling": COUPLINGS[1]}
+    beta = steering.nudge_decay("m", 1)(session).settings["momentum"]
+    assert beta == pytest.approx(1 - 0.1 / KEY_FACTOR)
+    assert OPTIMIZERS["sgld"].decay_param is None
+    with pytest.raises(CommandError, match="no β"):
+        steering.nudge_decay("l", 1)(session)
+    with pytest.raises(CommandError, match="ghost"):
+        steering.nudge_lr("ghost", 1)(session)
