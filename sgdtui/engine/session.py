@@ -333,8 +333,9 @@ class Session:
     # --- read-outs -----------------------------------------------------------------------
     def snapshot(self, max_rows: int | None = 2000, hessian: bool = True, *, selected: str | None = None,
                  gradient_noise: bool = True):
-        """An immutable Snapshot (surface mode) or MLPSnapshot (MLP mode, with the prediction grid
-        of the ``selected`` lane)."""
+        """An immutable Snapshot (surface mode; the Hessian read-out only for the ``selected`` lane
+        when one is named) or MLPSnapshot (MLP mode, with the prediction grid of the ``selected``
+        lane)."""
         if self.mode == "mlp":
             from sgdtui.mlp.race import mlp_snapshot
 
@@ -347,7 +348,8 @@ class Session:
             hist = lane.history.snapshot(max_rows)
             alive = lane.alive.numpy().copy()
             info = None
-            if hessian and alive.any():
+            # The Hessian costs a double backward: only for the selected lane when one is named.
+            if hessian and alive.any() and (selected is None or selected == cfg.name):
                 try:
                     info = hessian_info(self.surface, lane.positions[int(np.argmax(alive))])
                 except RuntimeError:

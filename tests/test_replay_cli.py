@@ -1,0 +1,163 @@
+"""`sgdtui replay` and `sgdtui list`: the examples run, the outputs are documented, the tutorial
+is reproduced, and the entry points work from a real process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sgdtui.cli import main
+from sgdtui.engine.optimizers import OPTIMIZERS
+from sgdtui.engine.replay import CSV_COLUMNS
+from sgdtui.engine.schedules import SCHEDULES
+from sgdtui.engine.surfaces import SurfaceRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
+LANE_KEYS = {"final_loss", "best_loss", "steps_to_min", "diverged_at", "wall_time"}
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 8
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_replays(script, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["replay", str(script), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    summary = json.loads((out / "summary.json").read_text())
+    files = summary["files"]
+    assert "wrote" in printed.out and files[0] in printed.out
+    assert all((out / name).is_file() for name in files)
+    assert summary["script"] == str(script) and summary["steps"] > 0
+    assert summary["lanes"]
+    for lane in summary["lanes"]:
+        assert LANE_KEYS <= set(lane), lane
+        assert lane["final_loss"] is None or np.isfinite(lane["final_loss"])
+        assert lane["wall_time"] >= 0
+    rows = read_csv(out / files[0])
+    assert {r["lane"] for r in rows} == {lane["lane"] for lane in summary["lanes"]}
+    assert max(int(r["step"]) for r in rows) <= summary["steps"]
+    if files[0] == "trajectories.csv":  # surface scripts; MLP scripts write metrics.csv
+        assert tuple(rows[0]) == CSV_COLUMNS
+        assert max(int(r["step"]) for r in rows) == summary["steps"]
+
+
+def test_replay_reproduces_the_tutorials_gd(tmp_path, capsys):
+    from tests.test_race import CHAOTIC_FROM, tutorial_gd
+
+    out = tmp_path / "gd"
+    assert main(["replay", str(ROOT / "examples" / "pathological-gd-lrs.toml"), "--out", str(out), "--quiet"]) == 0
+    rows = read_csv(out / "trajectories.csv")
+    for lr in (3.0, 1.0, 0.1):
+        mine = [r for r in rows if r["lane"] == f"gd-{lr}"]
+        assert [int(r["step"]) for r in mine] == list(range(301))
+        xy = np.array([[float(r["x"]), float(r["y"])] for r in mine])
+        ref = tutorial_gd(lr)
+        upto = 301 if lr != 3.0 else CHAOTIC_FROM  # see test_race: lr 3.0 is chaotic in x after ~70 steps
+        np.testing.assert_allclose(xy[:upto], ref[:upto], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(xy[:, 1], ref[:, 1], rtol=0, atol=1e-12)
+        assert {float(r["lr"]) for r in mine} == {lr}
+
+
+def test_steps_override_and_summary_numbers(tmp_path, capsys):
+    out = tmp_path / "o"
+    script = ROOT / "examples" / "linear-regression-gd-vs-sgd.toml"
+    assert main(["replay", str(script), "--out", str(out), "--steps", "40", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 40
+    gd = summary["lanes"][0]
+    assert gd["lane"] == "gd" and gd["diverged_at"] is None
+    rows = [r for r in read_csv(out / "trajectories.csv") if r["lane"] == "gd"]
+    losses = [float(r["loss"]) for r in rows]
+    assert gd["final_loss"] == losses[-1] and gd["best_loss"] == min(losses)
+    # GD at lr 0.5 reaches the least-squares minimum (-1, 3)
+    assert float(rows[-1]["x"]) == pytest.approx(-1.0, abs=0.02)
+    assert float(rows[-1]["y"]) == pytest.approx(3.0, abs=0.05)
+
+
+def test_a_diverging_lane_in_the_summary(tmp_path, capsys):
+    path = tmp_path / "hot.toml"
+    path.write_text('version = 1\nsteps = 50\n[problem]\nsurface = "rosenbrock"\n'
+                    '[[lanes]]\nname = "hot"\noptimizer = "sgd"\nlr = 1e6\n'
+                    '[[lanes]]\nname = "cool"\noptimizer = "sgd"\nlr = 1e-4\n')
+    assert main(["replay", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    hot, cool = summary["lanes"]
+    assert isinstance(hot["diverged_at"], int) and hot["diverged_at"] >= 1
+    assert hot["final_loss"] is not None  # frozen at its last finite point
+    assert cool["diverged_at"] is None
+
+
+def test_user_surface_dir_in_replay_and_list(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = tmp_path / "surf"
+    folder.mkdir()
+    (folder / "bowl.toml").write_text('name = "my-bowl"\nexpr = "x**2 + y**2"\nminima = [[0.0, 0.0]]\n')
+    (folder / "bad.toml").write_text('name = "bad"\n')
+    script = tmp_path / "s.toml"
+    script.write_text('version = 1\nsteps = 30\n[problem]\nsurface = "my-bowl"\n[[lanes]]\noptimizer = "sgd"\n')
+    assert main(["replay", str(script), "--surfaces", str(folder), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["problem"] == "my-bowl" and summary["lanes"][0]["steps_to_min"] is not None
+    capsys.readouterr()
+    assert main(["replay", str(script), "--out", str(tmp_path / "o2")]) == 2
+    assert "unknown surface 'my-bowl'" in capsys.readouterr().err  # not known without --surfaces
+    assert main(["list", "surfaces", "--surfaces", str(folder)]) == 0
+    printed = capsys.readouterr()
+    assert "my-bowl" in printed.out and "bad.toml" in printed.err
+
+
+@pytest.mark.parametrize("what,names", [
+    ("surfaces", SurfaceRegistry(include_user_dir=False).names()),
+    ("optimizers", list(OPTIMIZERS)),
+    ("schedules", list(SCHEDULES)),
+])
+def test_list_mentions_every_registered_name(what, names, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["list", what]) == 0
+    out = capsys.readouterr().out
+    for name in names:
+        assert name in out, name
+
+
+def _env():
+    env = dict(os.environ)
+    env["XDG_CONFIG_HOME"] = "/nonexistent-sgdtui-test"
+    return env
+
+
+def test_python_m_sgdtui_replay_in_a_real_process(tmp_path):
+    script = tmp_path / "s.toml"
+    script.write_text('version = 1\nsteps = 20\n[problem]\nsurface = "booth"\n[[lanes]]\noptimizer = "adam"\n')
+    proc = subprocess.run([sys.executable, "-m", "sgdtui", "replay", str(script), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o" / "trajectories.csv").exists() and (tmp_path / "o" / "summary.json").exists()
+    assert "adam" in proc.stdout
+
+
+def test_python_m_sgdtui_bad_script_in_a_real_process(tmp_path):
+    script = tmp_path / "bad.toml"
+    script.write_text('version = 1\nsteps = 20\n[[lanes]]\noptimizer = "adma"\n')
+    proc = subprocess.run([sys.executable, "-m", "sgdtui", "replay", str(script)],
+                          capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{script}:4: lanes[0].optimizer" in lines[0] and "did you mean 'adam'" in lines[0]
+    assert "Traceback" not in proc.stderr
