@@ -186,9 +186,10 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
         raise chk.fail("", 0, "events", "events", "must be [[events]] tables")
     events: list[tuple[int, Command]] = []
     live_names = list(names)
+    optimizer_of = {cfg.name: cfg.optimizer for cfg in lanes}
     last_step = 0
     for i, ev in enumerate(events_raw):
-        step, cmd = _check_event(chk, i, ev, live_names, mlp=mlp)
+        step, cmd = _check_event(chk, i, ev, live_names, optimizer_of, mlp=mlp)
         if step < last_step:
             raise chk.fail("events", i, "step", f"events[{i}].step",
                            f"{step} comes before the previous event's step {last_step}: list events in order")
@@ -302,7 +303,7 @@ def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: 
             try:
                 hp.validate(table[hp.name])
             except OptimizerConfigError as exc:
-                raise fail(hp.name, str(exc).replace(f"'{hp.name}' ", "", 1)) from None
+                raise fail(hp.name, _without_key(exc, hp.name)) from None
     try:
         return lane_config_from_table(table, name)
     except ValueError as exc:
@@ -327,6 +328,11 @@ def _check_schedule(fail, schedule: Any) -> None:
         raise fail("schedule", str(exc)) from None
 
 
+def _without_key(exc: Exception, key: str) -> str:
+    """'lr' = -2 is out of range ... -> -2 is out of range ... (the caller already names the key)."""
+    return str(exc).replace(f"'{key}' = ", "", 1).replace(f"'{key}' ", "", 1)
+
+
 def _is_point(p: Any) -> bool:
     return isinstance(p, list) and len(p) == 2 and all(_is_num(v) and math.isfinite(v) for v in p)
 
@@ -340,7 +346,8 @@ def _unique(base: str, taken: list[str]) -> str:
     return f"{base}-{k}"
 
 
-def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], mlp: bool = False) -> tuple[int, Command]:
+def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of: dict[str, str],
+                 mlp: bool = False) -> tuple[int, Command]:
     prefix = f"events[{i}]."
 
     def fail(key, message, keypath=None):
@@ -376,13 +383,14 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], mlp: bool = 
         if not isinstance(settings, dict) or not settings:
             raise fail("set", "must be a non-empty table, e.g. set = { lr = 0.5 }")
         # Validate against the lane's optimizer by building a throwaway lane table.
-        return step, SetLane(lane, _check_settings(fail, settings))
+        return step, SetLane(lane, _check_settings(fail, settings, optimizer_of[lane]))
     if action == "add":
         table = ev["add"]
         if not isinstance(table, dict):
             raise fail("add", "must be a lane table, e.g. add = { optimizer = 'adam', lr = 0.1 }")
         cfg = _check_lane(chk, "events", i, f"{prefix}add.", table, names, mlp=mlp)
         names.append(cfg.name)
+        optimizer_of[cfg.name] = cfg.optimizer
         return step, AddLane({**table, "name": cfg.name, **({"batch": cfg.batch} if mlp else {})})
     if action == "remove":
         name = ev["remove"]
@@ -423,22 +431,27 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], mlp: bool = 
     return step, SwitchSurface(surface=name)
 
 
-def _check_settings(fail, settings: dict) -> dict:
-    """Check the value types of a ``set`` table; optimizer-specific checks happen at apply time
-    in the session (the lane's optimizer is known there), and a replay stops with a clear error."""
+def _check_settings(fail, settings: dict, optimizer: str) -> dict:
+    """Check a ``set`` table against the lane's optimizer (its hyperparameters and their ranges)."""
+    spec = get_optimizer(optimizer)
     for key, value in settings.items():
         if key == "batch" and (not _is_int(value) or not 1 <= value <= 1_000_000):
             raise fail("set", f"set.batch must be an integer in [1, 1000000], got {value!r}")
         if key == "coupling" and value not in COUPLINGS:
             raise fail("set", f"set.coupling: unknown coupling {value!r} (choose from {', '.join(COUPLINGS)})")
-        if key == "noise" and (not _is_num(value) or value < 0):
-            raise fail("set", f"set.noise must be a number >= 0, got {value!r}")
+        if key == "noise" and (not _is_num(value) or not 0 <= value <= 1e6):
+            raise fail("set", f"set.noise must be a number in [0, 1e6], got {value!r}")
         if key == "schedule":
             _check_schedule(fail, value)
         if key not in ("batch", "coupling", "noise", "schedule"):
-            known = {hp for spec in OPTIMIZERS.values() for hp in spec.param_names()}
-            if key not in known:
-                raise fail("set", f"set.{key}: unknown setting{_suggest(key, sorted(known))}")
+            if key not in spec.param_names():
+                valid = ["batch", "schedule", "coupling", "noise", *spec.param_names()]
+                raise fail("set", f"set.{key}: '{optimizer}' has no setting '{key}'{_suggest(key, valid)}"
+                                  f" (valid: {', '.join(valid)})")
+            try:
+                spec.param(key).validate(value)
+            except OptimizerConfigError as exc:
+                raise fail("set", f"set.{key}: {_without_key(exc, key)}") from None
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items()}
 
 
