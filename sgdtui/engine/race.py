@@ -28,6 +28,7 @@ from sgdtui.engine.surfaces import DTYPE, Surface
 CONVERGED_TOL = 1e-3  # within this of the surface's known minimum value counts as converged
 STATIONARY_GRAD = 1e-8
 STAGE = 256  # steps buffered in torch before being copied into the numpy history
+HISTORY_BUDGET = 4_000_000  # float64 values a lane's bounded history may hold (~32 MB)
 
 
 def lane_seed(seed: int, name: str, stream: str = "") -> int:
@@ -114,14 +115,20 @@ class Lane:
         self.alive = torch.ones(self.n, dtype=torch.bool)
         self.all_alive = True
         self.diverged_at = np.full(self.n, -1, dtype=np.int64)
+        capacity = self.history_capacity
+        if capacity is not None:
+            # A cloud of N start points stores 4N values a row: fewer rows, same memory bound.
+            capacity = max(64, min(capacity, HISTORY_BUDGET // (4 * self.n)))
         self.history = History({"pos": (self.n, 2), "loss": (self.n,), "gnorm": (self.n,), "lr": ()},
-                               capacity=self.history_capacity)
+                               capacity=capacity)
         self._loss, self._grad = self.surface.value_and_grad(self.params)
         self.effective_lr = self.compute_lr()
-        self._stage_pos = torch.empty(STAGE, self.n, 2, dtype=DTYPE)
-        self._stage_loss = torch.empty(STAGE, self.n, dtype=DTYPE)
-        self._stage_grad = torch.empty(STAGE, self.n, 2, dtype=DTYPE)
-        self._stage_lr = np.empty(STAGE)
+        # Stage at most half the history, so a flush never compacts more than once.
+        self._stage_size = STAGE if capacity is None else min(STAGE, capacity // 2)
+        self._stage_pos = torch.empty(self._stage_size, self.n, 2, dtype=DTYPE)
+        self._stage_loss = torch.empty(self._stage_size, self.n, dtype=DTYPE)
+        self._stage_grad = torch.empty(self._stage_size, self.n, 2, dtype=DTYPE)
+        self._stage_lr = np.empty(self._stage_size)
         self._staged = 0
         self._record()
         self._check_divergence(initial=True)
@@ -209,7 +216,7 @@ class Lane:
         self._stage_grad[i].copy_(self._grad)
         self._stage_lr[i] = self.effective_lr
         self._staged += 1
-        if self._staged == STAGE:
+        if self._staged == self._stage_size:
             self.flush()
 
     def flush(self) -> None:
