@@ -767,18 +767,6 @@ def _value_and_grad_fn(tree: ast.Expression) -> Callable[[torch.Tensor, torch.Te
 ScalarDual = Callable[[float, float], tuple[float, float, float]]
 
 
-def _sigmoid_float(a: float) -> float:
-    if a >= 0:
-        return 1.0 / (1.0 + math.exp(-a))
-    z = math.exp(a)
-    return z / (1.0 + z)
-
-
-def _softplus_float(a: float) -> float:
-    # torch's softplus (beta=1, threshold=20) returns a itself above the threshold.
-    return a if a > 20.0 else math.log1p(math.exp(a))
-
-
 _SCALAR_UNARY: Mapping[str, tuple[Callable[[float], float], Callable[[float, float], float]]] = {
     # name: (f(a), f'(a) given (v, a))
     "sin": (math.sin, lambda v, a: math.cos(a)),
@@ -789,8 +777,8 @@ _SCALAR_UNARY: Mapping[str, tuple[Callable[[float], float], Callable[[float, flo
     "sqrt": (math.sqrt, lambda v, a: 0.5 / v),
     "abs": (abs, lambda v, a: (a > 0) - (a < 0)),
     "tanh": (math.tanh, lambda v, a: 1.0 - v * v),
-    "sigmoid": (_sigmoid_float, lambda v, a: v * (1.0 - v)),
-    "softplus": (_softplus_float, lambda v, a: 1.0 if a > 20.0 else _sigmoid_float(a)),
+    "sigmoid": (_fold_sigmoid, lambda v, a: v * (1.0 - v)),
+    "softplus": (_fold_softplus, lambda v, a: 1.0 if a > 20.0 else _fold_sigmoid(a)),
     "relu": (lambda a: a if a > 0 else 0.0, lambda v, a: 1.0 if a > 0 else 0.0),
 }
 

@@ -300,7 +300,36 @@ def hessian_info(surface: Surface, point: np.ndarray | tuple[float, float]) -> H
     return HessianInfo((lo, hi), kind, 2.0 / hi if hi > tol else None)
 
 
-class Race:
+def unique_name(base: str, taken) -> str:
+    """``base``, or ``base-2``, ``base-3``, ... whichever is not taken (a lane's default name)."""
+    taken = set(taken)
+    if base not in taken:
+        return base
+    k = 2
+    while f"{base}-{k}" in taken:
+        k += 1
+    return f"{base}-{k}"
+
+
+class LaneRoster:
+    """Looking lanes up by name; shared by surface races and MLP races."""
+
+    lanes: list
+
+    def lane(self, name: str):
+        for lane in self.lanes:
+            if lane.config.name == name:
+                return lane
+        raise KeyError(f"no lane named {name!r} (lanes: {', '.join(self.lane_names()) or 'none'})")
+
+    def lane_names(self) -> list[str]:
+        return [lane.config.name for lane in self.lanes]
+
+    def unique_name(self, base: str) -> str:
+        return unique_name(base, self.lane_names())
+
+
+class Race(LaneRoster):
     """All lanes stepping in lockstep on one surface."""
 
     def __init__(self, surface: Surface, lanes: list[LaneConfig] = (), seed: int = 0,
@@ -312,24 +341,6 @@ class Race:
         self.step_count = 0
         for cfg in lanes:
             self.add_lane(cfg)
-
-    def lane(self, name: str) -> Lane:
-        for lane in self.lanes:
-            if lane.config.name == name:
-                return lane
-        raise KeyError(f"no lane named {name!r} (lanes: {', '.join(self.lane_names()) or 'none'})")
-
-    def lane_names(self) -> list[str]:
-        return [lane.config.name for lane in self.lanes]
-
-    def unique_name(self, base: str) -> str:
-        names = set(self.lane_names())
-        if base not in names:
-            return base
-        k = 2
-        while f"{base}-{k}" in names:
-            k += 1
-        return f"{base}-{k}"
 
     def add_lane(self, config: LaneConfig) -> Lane:
         if config.name in self.lane_names():

@@ -19,7 +19,7 @@ from typing import Any
 import tomli_w
 
 from sgdtui.engine.optimizers import OPTIMIZERS, OptimizerConfigError, get_optimizer
-from sgdtui.engine.race import LaneConfig
+from sgdtui.engine.race import LaneConfig, unique_name
 from sgdtui.engine.schedules import COUPLINGS, SCHEDULES, make_schedule
 from sgdtui.engine.session import (
     AddLane, Command, MoveStarts, RemoveLane, Reset, SetLane, SwitchSurface, lane_config_from_table,
@@ -274,7 +274,7 @@ def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: 
             raise _unknown_key(chk, table_name, index, key, prefix, valid)
     name = table.get("name")
     if name is None:
-        name = _unique(opt, taken)
+        name = unique_name(opt, taken)
     elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.+\-]{1,40}", name):
         raise fail("name", f"must be 1-40 letters, digits or _.+- characters, got {name!r}")
     elif name in taken:
@@ -335,15 +335,6 @@ def _without_key(exc: Exception, key: str) -> str:
 
 def _is_point(p: Any) -> bool:
     return isinstance(p, list) and len(p) == 2 and all(_is_num(v) and math.isfinite(v) for v in p)
-
-
-def _unique(base: str, taken: list[str]) -> str:
-    if base not in taken:
-        return base
-    k = 2
-    while f"{base}-{k}" in taken:
-        k += 1
-    return f"{base}-{k}"
 
 
 def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of: dict[str, str],

@@ -23,7 +23,7 @@ import torch
 from sgdtui.engine.datasets import DATASETS, make_dataset
 from sgdtui.engine.history import History
 from sgdtui.engine.optimizers import set_hyper
-from sgdtui.engine.race import LaneConfig, lane_seed
+from sgdtui.engine.race import LaneConfig, LaneRoster, lane_seed
 from sgdtui.engine.schedules import couple, make_schedule, temperature
 from sgdtui.mlp.model import LaneSetup, MLPConfig, MLPTrainer, resolve_device
 
@@ -186,7 +186,7 @@ class MLPLane:
         return "running" if self.t else "ready"
 
 
-class MLPRace:
+class MLPRace(LaneRoster):
     """All MLP lanes stepping together; mirrors ``engine.race.Race``'s steering interface."""
 
     def __init__(self, problem: MLPProblem, lanes: list[LaneConfig] = (), seed: int = 0,
@@ -227,24 +227,6 @@ class MLPRace:
                          seed=lane_seed(self.seed, cfg.name, "batches") >> 2, weight_decay=0.0)
 
     # --- steering (the Race interface) -----------------------------------------------------
-    def lane(self, name: str) -> MLPLane:
-        for lane in self.lanes:
-            if lane.config.name == name:
-                return lane
-        raise KeyError(f"no lane named {name!r} (lanes: {', '.join(self.lane_names()) or 'none'})")
-
-    def lane_names(self) -> list[str]:
-        return [lane.config.name for lane in self.lanes]
-
-    def unique_name(self, base: str) -> str:
-        names = set(self.lane_names())
-        if base not in names:
-            return base
-        k = 2
-        while f"{base}-{k}" in names:
-            k += 1
-        return f"{base}-{k}"
-
     def add_lane(self, config: LaneConfig) -> MLPLane:
         if config.name in self.lane_names():
             raise ValueError(f"a lane named {config.name!r} already exists")
