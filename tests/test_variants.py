@@ -244,7 +244,10 @@ def test_variant_equals_transcription_of_its_formula(name, run, data):
     got = run_optimizer(name, p0, grads, lrs, seed=seed, **kwargs)
     ref_kwargs = dict(kwargs, seed=seed) if name == "sgld" else kwargs
     want = REFERENCES[name](p0, grads, lrs, **ref_kwargs)
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    # Centered Adam divides by sqrt(s - m^2 + eps): where the variance cancels to ~0 a one-ulp
+    # difference in s - m^2 is amplified by up to 1/sqrt(eps), so its tolerance is wider.
+    rtol = 1e-6 if name == "adam-centered" else RTOL
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=ATOL)
 
 
 def test_ema_momentum_starts_from_zero_buffer():
