@@ -7,6 +7,7 @@ renders it. Nothing here blocks: level lines are traced in a Textual thread work
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from collections import OrderedDict
@@ -17,7 +18,6 @@ from typing import Iterable
 import numpy as np
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
@@ -28,59 +28,28 @@ from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.engine.session import AddLane, RemoveLane, Reset, Session, SwitchSurface
 from sgdtui.engine.surfaces import Surface, SurfaceRegistry
 from sgdtui.ui import steering
+from sgdtui.ui.bindings import BINDINGS, QUICK_SURFACES
+from sgdtui.ui.bindings import BINDINGS, QUICK_SURFACES
+from sgdtui.ui.landscape import DIRECTIONS, compute_slice
+from sgdtui.ui.launch import MLP_BATCH, build_mlp_session, build_surface_session
+from sgdtui.ui.mlp_panes import MLPPanes
 from sgdtui.ui.present import LaneColours, loss_series, status_text, trajectory_views
+from sgdtui.ui.present_mlp import mlp_status_text
 from sgdtui.ui.screens.expression import ExpressionScreen
 from sgdtui.ui.screens.help import HelpScreen
 from sgdtui.ui.screens.pickers import optimizer_picker, surface_picker
+from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
 from sgdtui.ui.widgets.contour import ContourPlot
 from sgdtui.ui.widgets.loss import LossPlot
 from sgdtui.ui.widgets.lanes import LanesTable
 from sgdtui.ui.widgets.status import StatusLine
-from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, SessionWorker, speed_label
+from sgdtui.ui.worker import (DEFAULT_SPEED, FRAME_RATE, GRAD_NOISE_PERIOD, SPEED_LEVELS, Frame, SessionWorker,
+                              speed_label)
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
 PAN_FRACTION = 0.1
 ZOOM_FACTOR = 1.25
 LEVEL_CACHE = 16
-# Keys 1-9, in this order where the surfaces exist; the rest of the registry fills any gap.
-QUICK_SURFACES = ("pathological", "rosenbrock", "himmelblau", "ill-conditioned", "saddle",
-                  "beale", "rastrigin", "plateau", "linear-regression")
-
-B = Binding
-BINDINGS = [
-    B("space", "toggle_run", "Run"),
-    B("full_stop", "step_once", "Step", key_display="."),
-    B("plus,equals_sign", "lr(1)", "lr ×10^¼", show=False, key_display="+"),
-    B("minus", "lr(-1)", "lr ÷10^¼", show=False, key_display="-"),
-    B("right_square_bracket", "beta(1)", "β up", show=False, key_display="]"),
-    B("left_square_bracket", "beta(-1)", "β down", show=False, key_display="["),
-    B("b", "batch(1)", "batch ×2", show=False),
-    B("B", "batch(-1)", "batch ÷2", show=False),
-    B("s", "schedule", "Schedule", show=False),
-    B("c", "coupling", "Coupling", show=False),
-    B("n", "noise(1)", "noise up", show=False),
-    B("N", "noise(-1)", "noise down", show=False),
-    B("tab", "select(1)", "Next lane", priority=True),
-    B("shift+tab", "select(-1)", "Previous lane", show=False, priority=True),
-    B("a", "add_lane", "Add lane"),
-    B("x", "remove_lane", "Remove lane", show=False),
-    B("r", "reset", "Reset", show=False),
-    *[B(str(k), f"quick_surface({k - 1})", f"surface {k}", show=False) for k in range(1, 10)],
-    B("S", "pick_surface", "Surface"),
-    B("e", "expression", "Expression", show=False),
-    B("left", "pan(-1,0)", "pan left", show=False),
-    B("right", "pan(1,0)", "pan right", show=False),
-    B("up", "pan(0,1)", "pan up", show=False),
-    B("down", "pan(0,-1)", "pan down", show=False),
-    B("z", "zoom(1)", "zoom in", show=False),
-    B("Z", "zoom(-1)", "zoom out", show=False),
-    B("l", "toggle_log", "log loss", show=False),
-    B("less_than_sign", "speed(-1)", "slower", show=False, key_display="<"),
-    B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
-    B("w", "write_script", "Write script"),
-    B("question_mark", "help", "Help", key_display="?"),
-    B("q", "quit", "Quit"),
-]
 
 
 class PlaygroundApp(App):
@@ -90,11 +59,14 @@ class PlaygroundApp(App):
 
     def __init__(self, session: Session, registry: SurfaceRegistry | None = None, *,
                  record_path: str | Path | None = None, speed_index: int = DEFAULT_SPEED,
-                 start_running: bool = False, live_rates: bool = True, frame_rate: float = FRAME_RATE):
+                 start_running: bool = False, live_rates: bool = True, frame_rate: float = FRAME_RATE,
+                 launch_args: argparse.Namespace | None = None, grad_noise_period: float | None = GRAD_NOISE_PERIOD):
         super().__init__()
         self.registry = registry if registry is not None else (session.registry or SurfaceRegistry())
         self.record_path = Path(record_path) if record_path else None
-        self.worker = SessionWorker(session, frame_rate=frame_rate, speed_index=speed_index)
+        self.launch_args = launch_args if launch_args is not None else argparse.Namespace()
+        self.frame_rate, self.grad_noise_period = frame_rate, grad_noise_period
+        self.worker = self._new_worker(session, speed_index)
         self.speed_index = speed_index
         self.start_running = start_running
         self.running = False
@@ -112,13 +84,27 @@ class PlaygroundApp(App):
         self._levels: OrderedDict[tuple, list] = OrderedDict()
         self._levels_wanted: tuple | None = None
         self.written_scripts: list[Path] = []
+        self.landscape_directions = DIRECTIONS[0]
+        self.mlp: MLPPanes | None = None
+
+    def _new_worker(self, session: Session, speed_index: int) -> SessionWorker:
+        return SessionWorker(session, frame_rate=self.frame_rate, speed_index=speed_index,
+                             grad_noise_period=self.grad_noise_period)
+
+    @property
+    def mode(self) -> str:
+        """"surface" or "mlp": the mode of the session being played."""
+        return self.worker.mode
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Vertical(id="main"):
             with Horizontal(id="plots"):
+                yield DecisionBoundaryPlot(id="boundary")
                 yield ContourPlot(id="contour")
-                yield LossPlot(id="loss")
+                with Vertical(id="curves"):
+                    yield LossPlot(id="loss")
+                    yield LossPlot("val accuracy", id="accuracy")
             yield LanesTable(id="lanes")
             yield StatusLine(id="status")
         yield Static(f"terminal too small: sgdtui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (q quits)",
@@ -126,6 +112,11 @@ class PlaygroundApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.mlp = MLPPanes(self.query_one(DecisionBoundaryPlot), self.query_one("#loss", LossPlot),
+                            self.query_one("#accuracy", LossPlot), self.query_one(LanesTable),
+                            self.query_one(ContourPlot))
+        if self.mode == "mlp":
+            self._show_mode()
         self.worker.start()
         if self.start_running:
             self.action_toggle_run()
@@ -159,21 +150,28 @@ class PlaygroundApp(App):
     def render_frame(self, frame: Frame) -> None:
         snap = frame.snapshot
         self.running = frame.running
-        if snap.surface is not self._surface:
-            self._surface = snap.surface
-            self.view = (tuple(snap.surface.xlim), tuple(snap.surface.ylim))
-            self._request_levels()
         names = [lane.name for lane in snap.lanes]
         self.colours.forget_missing(names)
         if self.selected not in names:
             self.selected = names[0] if names else None
-        self.query_one(ContourPlot).show(trajectory_views(snap, self.colours, self.selected), title=snap.surface.name)
-        self.query_one(LossPlot).show(loss_series(snap, self.colours, self.selected), self.log_scale)
-        self.query_one(LanesTable).show(snap, self.selected, self.colours)
+        self.worker.selected = self.selected
+        if self.mode == "mlp":
+            self.mlp.render(snap, self.colours, self.selected, self.log_scale)
+        else:
+            if snap.surface is not self._surface:
+                self._surface = snap.surface
+                self.view = (tuple(snap.surface.xlim), tuple(snap.surface.ylim))
+                self._request_levels()
+            self.query_one(ContourPlot).show(trajectory_views(snap, self.colours, self.selected),
+                                             title=snap.surface.name)
+            self.query_one("#loss", LossPlot).show(loss_series(snap, self.colours, self.selected), self.log_scale,
+                                                   y_label="loss")
+            self.query_one(LanesTable).show(snap, self.selected, self.colours)
         now = time.perf_counter()
         self._frame_times = [t for t in self._frame_times if now - t < 1.0] + [now]
         self.frames_rendered += 1
-        self.query_one(StatusLine).show(status_text(
+        status = mlp_status_text if self.mode == "mlp" else status_text
+        self.query_one(StatusLine).show(status(
             snap, selected=self.selected, running=frame.running, speed=speed_label(SPEED_LEVELS[self.speed_index]),
             steps_per_second=frame.steps_per_second if self.live_rates else None,
             frames_per_second=len(self._frame_times) if self.live_rates else None,
@@ -200,6 +198,9 @@ class PlaygroundApp(App):
         return self._levels_wanted is not None and self.query_one(ContourPlot)._levels_key == self._levels_wanted
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "landscape":
+            self._landscape_done(event)
+            return
         if event.worker.group != "levels":
             return
         if event.state == WorkerState.ERROR:
@@ -248,7 +249,12 @@ class PlaygroundApp(App):
     def action_coupling(self) -> None:
         self._steer(steering.cycle_coupling)
 
+    def action_weight_decay(self, direction: int) -> None:
+        self._steer(lambda lane: steering.nudge_weight_decay(lane, direction))
+
     def action_noise(self, direction: int) -> None:
+        if self._surface_only("gradient noise n/N"):
+            return
         self._steer(lambda lane: steering.nudge_noise(lane, direction))
 
     def action_select(self, direction: int) -> None:
@@ -257,6 +263,9 @@ class PlaygroundApp(App):
             return
         index = names.index(self.selected) if self.selected in names else -direction
         self.selected = names[(index + direction) % len(names)]
+        self.worker.selected = self.selected
+        if self.mode == "mlp":  # the decision boundary comes with the next snapshot: ask for one now
+            self.worker.call(lambda session: None)
         self._dirty = True
         self._tick()
 
@@ -270,7 +279,8 @@ class PlaygroundApp(App):
         name, k = optimizer, 2
         while name in taken:
             name, k = f"{optimizer}-{k}", k + 1
-        self.worker.submit(AddLane({"name": name, "optimizer": optimizer}))
+        table = {"name": name, "optimizer": optimizer, **({"batch": MLP_BATCH} if self.mode == "mlp" else {})}
+        self.worker.submit(AddLane(table))
         self.selected = name
 
     def action_remove_lane(self) -> None:
@@ -290,6 +300,8 @@ class PlaygroundApp(App):
         return ordered[:9]
 
     def action_quick_surface(self, index: int) -> None:
+        if self._surface_only("surfaces 1-9"):
+            return
         names = self.quick_surfaces()
         if index < len(names):
             self.switch_surface(names[index])
@@ -299,10 +311,14 @@ class PlaygroundApp(App):
             self.worker.submit(SwitchSurface(surface=name))
 
     def action_pick_surface(self) -> None:
+        if self._surface_only("the surface picker"):
+            return
         current = self._surface.name if self._surface else None
         self.push_screen(surface_picker(self.registry, current), self.switch_surface)
 
     def action_expression(self) -> None:
+        if self._surface_only("expression surfaces"):
+            return
         initial = getattr(self._surface, "expr", "") if self._surface and self._surface.origin == "expression" else ""
         self.push_screen(ExpressionScreen(initial), self.switch_expression)
 
@@ -311,6 +327,8 @@ class PlaygroundApp(App):
             self.worker.submit(SwitchSurface(expr=expr))
 
     def action_pan(self, dx: int, dy: int) -> None:
+        if self._surface_only("panning"):
+            return
         if self.view is None:
             return
         (x0, x1), (y0, y1) = self.view
@@ -318,6 +336,8 @@ class PlaygroundApp(App):
         self._set_view((x0 + sx, x1 + sx), (y0 + sy, y1 + sy))
 
     def action_zoom(self, direction: int) -> None:
+        if self._surface_only("zooming"):
+            return
         if self.view is None:
             return
         factor = ZOOM_FACTOR ** -direction
@@ -330,6 +350,75 @@ class PlaygroundApp(App):
     def _set_view(self, xlim, ylim) -> None:
         self.view = (tuple(float(v) for v in xlim), tuple(float(v) for v in ylim))
         self._request_levels()
+
+    # --- modes and MLP-only views ------------------------------------------------------------
+    def _surface_only(self, what: str) -> bool:
+        """In MLP mode: say so (a short notification) and return True."""
+        if self.mode != "mlp":
+            return False
+        self.notify(f"{what}: surface mode only (m switches modes)", severity="warning", timeout=3)
+        return True
+
+    def _show_mode(self) -> None:
+        main_screen = self.screen_stack[0] if self.screen_stack else self.screen
+        main_screen.set_class(self.mode == "mlp", "mlp-mode")
+        main_screen.set_class(self.mode == "mlp" and self.mlp.landscape is not None, "landscape")
+
+    def action_switch_mode(self) -> None:
+        """A new session in the other mode: its default race, paused; the current lanes are dropped."""
+        target = "surface" if self.mode == "mlp" else "mlp"
+        try:
+            session = (build_surface_session(self.registry, getattr(self.launch_args, "seed", 0) or 0)
+                       if target == "surface" else build_mlp_session(self.launch_args))
+        except ValueError as exc:
+            self.notify(f"cannot switch to {target} mode: {exc}", severity="error")
+            return
+        old, self.worker = self.worker, self._new_worker(session, self.speed_index)
+        old.stop(timeout=0.0)  # the old thread exits at its next step boundary; never wait for it here
+        self.worker.start()
+        self.running, self.selected, self.colours = False, None, LaneColours()
+        self._surface, self._frame_seq, self._dirty = None, -1, True
+        self.mlp.grad_noise, self.mlp.landscape = {}, None
+        self._show_mode()
+        self.notify(f"{target} mode: default race, paused (space runs)", timeout=3)
+        self._tick()
+
+    def action_landscape(self) -> None:
+        self._request_slice()
+
+    def action_landscape_directions(self) -> None:
+        if self.mode == "mlp":
+            self.landscape_directions = DIRECTIONS[(DIRECTIONS.index(self.landscape_directions) + 1) % len(DIRECTIONS)]
+        self._request_slice()
+
+    def _request_slice(self) -> None:
+        """Compute the selected lane's loss slice in the session thread; drawn when it arrives."""
+        if self.mode != "mlp":
+            self.notify("loss slices: MLP mode only (m switches modes)", severity="warning", timeout=3)
+            return
+        if self.selected is None:
+            self.notify("no lane selected: press a to add one", severity="warning")
+            return
+        lane, directions, worker = self.selected, self.landscape_directions, self.worker
+        future = worker.call(lambda session: compute_slice(session, lane, directions))
+
+        async def wait() -> tuple:
+            return worker, await asyncio.wrap_future(future)
+
+        self.run_worker(wait, group="landscape", exclusive=True, name="landscape")
+
+    def _landscape_done(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"loss slice failed: {event.worker.error}", severity="error")
+        elif event.state == WorkerState.SUCCESS:
+            worker, piece = event.worker.result
+            if worker is self.worker:  # not from a session since replaced by a mode switch
+                self.mlp.show_landscape(piece, self.colours.plot(piece.lane))
+                self._show_mode()
+
+    @property
+    def landscape_ready(self) -> bool:
+        return self.mlp is not None and self.mlp.landscape is not None
 
     def action_toggle_log(self) -> None:
         self.log_scale = not self.log_scale

@@ -27,6 +27,9 @@ from sgdtui.engine.session import Command, CommandError, Session, Snapshot, Step
 SPEED_LEVELS: tuple[int | None, ...] = (1, 2, 5, 10, 50, 200, None)
 DEFAULT_SPEED = 1  # index into SPEED_LEVELS: two steps a frame
 FRAME_RATE = 25.0
+# MLP mode: seconds between gradient-noise estimates (each costs extra forward/backward passes
+# per lane); frames in between are snapshotted without them.
+GRAD_NOISE_PERIOD = 0.5
 
 CommandBuilder = Callable[[Session], Union[Command, None]]
 
@@ -72,8 +75,14 @@ class SessionWorker:
     """Owns a Session on a daemon thread; see the module docstring for the protocol."""
 
     def __init__(self, session: Session, *, frame_rate: float = FRAME_RATE,
-                 speed_index: int = DEFAULT_SPEED, snapshot_rows: int = 2000):
+                 speed_index: int = DEFAULT_SPEED, snapshot_rows: int = 2000,
+                 grad_noise_period: float | None = GRAD_NOISE_PERIOD):
         self._session = session
+        self.mode = session.mode
+        # Set by the App (a plain reference swap): the lane whose decision boundary MLP snapshots carry.
+        self.selected: str | None = None
+        self.grad_noise_period = grad_noise_period  # None: never estimate gradient noise
+        self._grad_noise_at = -float("inf")
         self.frame_period = 1.0 / frame_rate
         self.snapshot_rows = snapshot_rows
         self._queue: queue.Queue = queue.Queue()
@@ -277,8 +286,17 @@ class SessionWorker:
 
     def _make_frame(self) -> Frame:
         self._seq += 1
-        return Frame(self._seq, self._session.snapshot(self.snapshot_rows), self._running,
-                     self._steps_per_frame, self._rate)
+        return Frame(self._seq, self._snapshot(), self._running, self._steps_per_frame, self._rate)
+
+    def _snapshot(self):
+        session = self._session
+        if session.mode != "mlp":
+            return session.snapshot(self.snapshot_rows)
+        now = time.perf_counter()
+        noise = self.grad_noise_period is not None and now - self._grad_noise_at >= self.grad_noise_period
+        if noise:
+            self._grad_noise_at = now
+        return session.snapshot(self.snapshot_rows, selected=self.selected, gradient_noise=noise)
 
     def _publish(self) -> None:
         self.latest = self._make_frame()  # one reference swap: readers see old or new, never half

@@ -18,12 +18,24 @@ HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
                  " momentum (η = (1-μ)·B·η₀)."),
     ("noise", "std of Gaussian gradient noise per example (divided by √B): makes any surface stochastic."),
     ("temp.", "temperature η/(B·(1-μ)): the noise level SGD samples at; what coupling rules hold fixed."),
+    ("λ", "MLP mode: weight decay, an L2 pull of every weight toward 0 (d: 0 -> 1e-4 -> ×10^¼ ..., D back)."),
+    ("λη", "MLP mode: intrinsic learning rate η·λ; with normalization it sets the equilibrium of ‖w‖."),
+    ("η/‖w‖²", "MLP mode, normalized nets: the effective lr of each weight matrix feeding a norm layer."),
+    ("E‖ĝ−g‖²", "MLP mode: gradient noise, squared distance of a minibatch gradient from the full one at the"
+                 " lane's batch size (estimated about twice a second)."),
 )
 
 NOTES = (
     "tab / shift+tab select lanes: they take priority over Textual's focus cycling (nothing here needs focus).",
     "ctrl+p opens the command palette (every action, surface and optimizer), so no playground key uses it.",
     "Every change lands at the next step and is recorded: w writes the session as a replayable script.",
+    "m switches between surface and MLP mode: it starts a new session with the other mode's default race"
+    " (paused); the current lanes and their history are dropped, so press w first to keep them."
+    " --record writes the session open at exit.",
+    "MLP mode: decision boundary of the selected lane over the data (the fit for sine), train loss"
+    " (20-step mean; the selected lane's val loss in white) and val accuracy. v computes the selected"
+    " lane's loss slice through its weights, V switches random/pca directions. Surface keys (1-9, S, e,"
+    " arrows, z/Z, n/N) only say that they need surface mode.",
 )
 
 

@@ -1,0 +1,50 @@
+"""The playground's key bindings (also listed in the help screen and the command palette)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+# Keys 1-9, in this order where the surfaces exist; the rest of the registry fills any gap.
+QUICK_SURFACES = ("pathological", "rosenbrock", "himmelblau", "ill-conditioned", "saddle",
+                  "beale", "rastrigin", "plateau", "linear-regression")
+
+B = Binding
+BINDINGS = [
+    B("space", "toggle_run", "Run"),
+    B("full_stop", "step_once", "Step", key_display="."),
+    B("plus,equals_sign", "lr(1)", "lr ×10^¼", show=False, key_display="+"),
+    B("minus", "lr(-1)", "lr ÷10^¼", show=False, key_display="-"),
+    B("right_square_bracket", "beta(1)", "β up", show=False, key_display="]"),
+    B("left_square_bracket", "beta(-1)", "β down", show=False, key_display="["),
+    B("b", "batch(1)", "batch ×2", show=False),
+    B("B", "batch(-1)", "batch ÷2", show=False),
+    B("s", "schedule", "Schedule", show=False),
+    B("c", "coupling", "Coupling", show=False),
+    B("d", "weight_decay(1)", "weight decay λ up (MLP)", show=False),
+    B("D", "weight_decay(-1)", "weight decay λ down (MLP)", show=False),
+    B("n", "noise(1)", "noise up", show=False),
+    B("N", "noise(-1)", "noise down", show=False),
+    B("tab", "select(1)", "Next lane", priority=True),
+    B("shift+tab", "select(-1)", "Previous lane", show=False, priority=True),
+    B("a", "add_lane", "Add lane"),
+    B("x", "remove_lane", "Remove lane", show=False),
+    B("r", "reset", "Reset", show=False),
+    *[B(str(k), f"quick_surface({k - 1})", f"surface {k}", show=False) for k in range(1, 10)],
+    B("S", "pick_surface", "Surface"),
+    B("e", "expression", "Expression", show=False),
+    B("left", "pan(-1,0)", "pan left", show=False),
+    B("right", "pan(1,0)", "pan right", show=False),
+    B("up", "pan(0,1)", "pan up", show=False),
+    B("down", "pan(0,-1)", "pan down", show=False),
+    B("z", "zoom(1)", "zoom in", show=False),
+    B("Z", "zoom(-1)", "zoom out", show=False),
+    B("l", "toggle_log", "log loss", show=False),
+    B("m", "switch_mode", "Surface/MLP mode", show=False),
+    B("v", "landscape", "loss slice of the lane (MLP)", show=False),
+    B("V", "landscape_directions", "slice directions random/pca (MLP)", show=False),
+    B("less_than_sign", "speed(-1)", "slower", show=False, key_display="<"),
+    B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
+    B("w", "write_script", "Write script"),
+    B("question_mark", "help", "Help", key_display="?"),
+    B("q", "quit", "Quit"),
+]

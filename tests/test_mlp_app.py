@@ -1,0 +1,238 @@
+"""Pilot tests of the playground in MLP mode: bindings change the MLP session, modes switch both
+ways, surface-only keys notify, landscape slices arrive without blocking, recorded MLP sessions
+replay to identical numbers, and a screenshot of the MLP screen."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+
+from sgdtui.engine.optimizers import KEY_FACTOR
+from sgdtui.engine.schedules import COUPLINGS, SCHEDULE_CYCLE
+from sgdtui.engine.session import Session, Step
+from sgdtui.ui import steering
+from sgdtui.ui.app import PlaygroundApp
+from sgdtui.ui.launch import build_session, parse_hidden
+from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
+from sgdtui.ui.widgets.contour import ContourPlot
+from sgdtui.ui.worker import SessionWorker
+
+SIZE = (120, 40)
+
+
+def mlp_args(**overrides) -> argparse.Namespace:
+    base = dict(surface=None, expr=None, surfaces=[], script=None, record=None, seed=0, mode="mlp",
+                dataset=None, hidden=None, activation=None, norm=None, device="cpu")
+    return argparse.Namespace(**{**base, **overrides})
+
+
+def make_app(grad_noise_period=None, **overrides) -> PlaygroundApp:
+    args = mlp_args(**overrides)
+    session, registry = build_session(args)
+    return PlaygroundApp(session, registry, live_rates=False, launch_args=args, grad_noise_period=grad_noise_period)
+
+
+async def settle(app, pilot) -> None:
+    assert app.worker.wait_idle()
+    await pilot.pause()
+    app._tick()
+    await pilot.pause()
+
+
+def lane(app, name=None):
+    return app.worker.latest.snapshot.lane(name or app.selected)
+
+
+def record_notifications(app) -> list[str]:
+    seen: list[str] = []
+    original = app.notify
+
+    def notify(message, *a, **kw):
+        seen.append(str(message))
+        return original(message, *a, **kw)
+
+    app.notify = notify
+    return seen
+
+
+def test_weight_decay_steps_up_from_zero_and_back_to_zero():
+    values = [0.0]
+    for _ in range(5):
+        values.append(steering.next_weight_decay(values[-1], 1))
+    assert values[1] == 1e-4 and math.isclose(values[5], 1e-3)
+    down = values[-1]
+    for _ in range(5):
+        down = steering.next_weight_decay(down, -1)
+    assert down == 0.0
+    assert parse_hidden("16,8") == (16, 8)
+    with pytest.raises(ValueError, match="--hidden"):
+        parse_hidden("16,x")
+
+
+async def test_mlp_mode_opens_with_default_race_and_every_binding_steers():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        snap = app.worker.latest.snapshot
+        assert app.mode == "mlp" and snap.problem.dataset == "moons" and snap.problem.hidden == (32, 32)
+        assert [(l.name, l.base_lr, l.batch) for l in snap.lanes] == [
+            ("sgd", 0.1, 32), ("momentum", 0.05, 32), ("adam", 0.01, 32), ("ema-momentum", 0.3, 32)]
+        await pilot.press("tab", "tab")  # adam
+        await settle(app, pilot)
+        assert app.selected == "adam" and app.worker.latest.snapshot.boundary_lane == "adam"
+        await pilot.press("plus")
+        await settle(app, pilot)
+        assert math.isclose(lane(app).base_lr, 0.01 * KEY_FACTOR)
+        await pilot.press("minus", "left_square_bracket")
+        await settle(app, pilot)
+        assert math.isclose(lane(app).base_lr, 0.01) and lane(app).decay != 0.9
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert lane(app).batch == 64
+        await pilot.press("B", "B")
+        await settle(app, pilot)
+        assert lane(app).batch == 16
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert lane(app).schedule != "constant"
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert lane(app).coupling == COUPLINGS[1]
+        await pilot.press("d", "d")
+        await settle(app, pilot)
+        assert math.isclose(lane(app).weight_decay, 1e-4 * 10 ** 0.25)
+        await pilot.press("D", "D")
+        await settle(app, pilot)
+        assert lane(app).weight_decay == 0.0
+        await pilot.press("full_stop", "full_stop")
+        await settle(app, pilot)
+        assert app.worker.latest.snapshot.clock == 2 and lane(app).t == 2
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert "adam" not in [l.name for l in app.worker.latest.snapshot.lanes]
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert all(l.t == 0 for l in app.worker.latest.snapshot.lanes)
+        table = app.query_one("#lanes")
+        assert "E‖ĝ−g‖²" in table.columns_shown and table.row_count == 3
+
+
+async def test_surface_only_keys_notify_and_change_nothing():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = record_notifications(app)
+        await settle(app, pilot)
+        before = app.worker.latest.snapshot.version
+        for key in ("1", "S", "e", "left", "z", "Z", "n", "N"):
+            await pilot.press(key)
+        await settle(app, pilot)
+        assert len([m for m in seen if "surface mode only" in m]) == 8
+        assert app.worker.latest.snapshot.version == before and len(app.screen_stack) == 1
+
+
+async def test_mode_switch_both_ways_and_gradient_noise_arrives():
+    app = make_app(grad_noise_period=0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.mlp.grad_noise and all(v >= 0 for v in app.mlp.grad_noise.values())
+        await pilot.press("m")
+        await settle(app, pilot)
+        snap = app.worker.latest.snapshot
+        assert app.mode == "surface" and snap.surface.name == "pathological"
+        assert app.query_one(ContourPlot).display and not app.query_one(DecisionBoundaryPlot).display
+        await pilot.press("m")
+        await settle(app, pilot)
+        assert app.mode == "mlp" and app.worker.latest.snapshot.problem.dataset == "moons"
+        assert app.query_one(DecisionBoundaryPlot).display and not app.query_one(ContourPlot).display
+
+
+async def test_landscape_slice_appears_without_blocking_frames():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.worker.submit(Step(60))
+        await settle(app, pilot)
+        await pilot.press("v")  # random directions
+        frames = app.frames_rendered
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.landscape_ready:
+                break
+        assert app.landscape_ready and app.mlp.landscape.directions == "random"
+        assert app.query_one(ContourPlot).display and app.mlp.landscape.z.shape == (25, 25)
+        await pilot.press("V")  # pca directions over the recorded weights
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.mlp.landscape.directions == "pca":
+                break
+        assert app.mlp.landscape.directions == "pca" and len(app.mlp.landscape.path) >= 2
+        assert app.mlp.landscape.lines, "level lines of the slice"
+        app._dirty = True
+        app._tick()
+        assert app.frames_rendered > frames
+
+
+async def test_tiny_terminal_does_not_crash():
+    app = make_app()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.press("space")
+        await pilot.pause(0.3)
+        await pilot.press("space", "v", "m", "m")
+        await settle(app, pilot)
+        assert app.worker.alive and app.screen.has_class("too-small")
+
+
+async def test_record_then_replay_reproduces_the_mlp_run(tmp_path):
+    path = tmp_path / "mlp.toml"
+    app = make_app()
+    app.record_path = path
+    async with app.run_test(size=SIZE) as pilot:
+        app.worker.submit(Step(15))
+        await pilot.press("tab", "plus", "b", "d", "s")
+        app.worker.submit(Step(25))
+        await pilot.press("tab", "tab", "c", "D", "x")
+        app.worker.submit(Step(20))
+        await settle(app, pilot)
+        live = app.worker.call(lambda session: session.trajectories()).result(timeout=10)
+    assert path.exists() and "mlp" in path.read_text()
+    replay = Session.from_script(path)
+    replay.run()
+    again = replay.trajectories()
+    assert sorted(again) == sorted(live) and len(live) == 3
+    for name in live:
+        assert np.array_equal(live[name]["train_loss"], again[name]["train_loss"]), name
+
+
+async def test_script_with_mlp_problem_opens_mlp_mode(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('version = 1\nseed = 0\n[problem]\nmlp = { dataset = "sine", hidden = [8] }\n'
+                    'device = "cpu"\n[[lanes]]\nname = "a"\noptimizer = "adam"\nlr = 0.01\n')
+    args = argparse.Namespace(surface=None, expr=None, surfaces=[], script=str(path), record=None, seed=0)
+    session, registry = build_session(args)
+    app = PlaygroundApp(session, registry, live_rates=False, grad_noise_period=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.mode == "mlp" and app.worker.latest.snapshot.task == "regression"
+        assert app.query_one(DecisionBoundaryPlot).draw_count >= 1
+
+
+def test_mlp_screen(snap_compare):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        app.worker.submit(Step(150))
+        assert app.worker.wait_idle()
+        await pilot.pause()
+        app._tick()
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_worker_snapshots_skip_gradient_noise_between_estimates():
+    args = mlp_args()
+    session, _ = build_session(args)
+    worker = SessionWorker(session, grad_noise_period=60.0)
+    assert all(l.grad_noise is not None for l in worker.latest.snapshot.lanes)  # the first one estimates
+    assert all(l.grad_noise is None for l in worker._make_frame().snapshot.lanes)
