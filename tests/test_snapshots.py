@@ -11,6 +11,7 @@ import argparse
 from sgdtui.engine.session import Step
 from sgdtui.ui.app import PlaygroundApp
 from sgdtui.ui.launch import build_session
+from sgdtui.ui.widgets.contour import ContourPlot
 
 SIZE = (120, 40)
 
@@ -34,6 +35,8 @@ def drained(steps: int = 0, keys: tuple[str, ...] = ()):
                 break
         assert app.levels_ready
         app._tick()
+        for plot in app.query(ContourPlot):
+            plot.redraw_paths()  # the picture must not depend on how many frames came before
         await pilot.pause()
         if keys:
             await pilot.press(*keys)
