@@ -553,9 +553,25 @@ class MLPTrainer:
         """Lane ``index``'s current loss on the whole split (eval mode)."""
         return float(self.batched_loss(index, self.flat_weights(index)[None], split=split)[0])
 
+    EVAL_LOOP_MAX_LANES = 8  # up to this many lanes, a plain loop beats vmap's dispatch overhead
+
     @torch.no_grad()
     def _eval_all(self) -> tuple[Tensor, Tensor | None]:
-        """Validation loss (and accuracy) of every lane: one vmapped eval-mode call."""
+        """Validation loss (and accuracy) of every lane, eval mode: a plain loop over the lanes'
+        own modules for a few lanes (about 4x cheaper than vmap on nets this small), one vmapped
+        call for many."""
+        if len(self._lanes) <= self.EVAL_LOOP_MAX_LANES:
+            losses, accs = [], []
+            for lane in self._lanes:
+                lane.module.eval()
+                try:
+                    out = lane.module(self.x_val)
+                finally:
+                    lane.module.train()
+                losses.append(self._loss(out, self.y_val))
+                if self.task == "classification":
+                    accs.append((out.argmax(dim=1) == self.y_val).float().mean())
+            return torch.stack(losses), (torch.stack(accs) if self.task == "classification" else None)
         params, buffers = self._stacked_state(list(range(len(self._lanes))))
         self._template.eval()
 
