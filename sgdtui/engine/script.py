@@ -232,8 +232,7 @@ def _check_problem(chk: _Checker, problem: dict, registry):
         try:
             return surface_from_expr(problem["expr"], **lims), registry
         except SurfaceError as exc:
-            msg = str(exc).removeprefix("expression: key 'expr': ")
-            raise chk.fail("problem", 0, "expr", "problem.expr", msg) from None
+            raise chk.fail("problem", 0, "expr", "problem.expr", str(exc)) from None
     if lims:
         raise chk.fail("problem", 0, "xlim" if "xlim" in lims else "ylim", "problem",
                        "xlim/ylim go with 'expr' (a named surface has its own view)")
@@ -412,7 +411,7 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
         try:
             surface_from_expr(ev["expr"], **lims)
         except (SurfaceError, TypeError) as exc:
-            raise fail("expr", str(exc).removeprefix("expression: key 'expr': ")) from None
+            raise fail("expr", str(exc)) from None
         return step, SwitchSurface(expr=ev["expr"], **lims)
     name = ev["surface"]
     registry = SurfaceRegistry()

@@ -353,7 +353,12 @@ def surface_from_expr(
     ylim: Iterable[float] | None = None,
     starts: Iterable[Iterable[float]] | None = None,
 ) -> ExpressionSurface:
-    """A user surface from a bare expression (``--expr``, the TUI's ``e`` key, a script's expr)."""
+    """A user surface from a bare expression (``--expr``, the TUI's ``e`` key, a script's expr).
+    A bad expression raises SurfaceError with the parser's one-line message (naming the token)."""
+    try:
+        compile_expr(expr)
+    except ExprError as exc:
+        raise SurfaceError(str(exc)) from None
     spec: dict = {"name": name or "expr", "description": f"user expression {expr}", "expr": expr}
     if xlim is not None:
         spec["xlim"] = list(xlim)
