@@ -195,10 +195,10 @@ def list_command(args) -> int:
         from sgdtui.engine.schedules import SCHEDULES
 
         table = Table(title="schedules (lr(t) as a function of the step t)")
-        for col in ("name", "description", "parameters (default)"):
+        for col in ("name", "description", "parameters (default, range)"):
             table.add_column(col)
         for spec in SCHEDULES.values():
-            params = "\n".join(f"{p.name}={p.default!r}" for p in spec.params) or "-"
+            params = "\n".join(f"{p.name}={p.default!r} ({p.range_text()})" for p in spec.params) or "-"
             table.add_row(spec.name, spec.description, params)
         console.print(table)
     else:
