@@ -236,3 +236,94 @@ def test_worker_snapshots_skip_gradient_noise_between_estimates():
     worker = SessionWorker(session, grad_noise_period=60.0)
     assert all(l.grad_noise is not None for l in worker.latest.snapshot.lanes)  # the first one estimates
     assert all(l.grad_noise is None for l in worker._make_frame().snapshot.lanes)
+
+
+def test_pane_throttle_holds_changes_back_while_running_but_never_a_new_structure():
+    from sgdtui.ui.mlp_panes import PaneThrottle
+
+    now = [0.0]
+    throttle = PaneThrottle(5.0, clock=lambda: now[0])
+    assert throttle.due("lanes", 1, throttled=True)  # first data: drawn
+    assert not throttle.due("lanes", 1, throttled=False)  # data on screen: never redrawn
+    now[0] = 0.05
+    assert not throttle.due("lanes", 2, throttled=True)  # too soon while running
+    assert throttle.due("other lanes", 2, throttled=True)  # what the pane shows changed: at once
+    now[0] = 0.1
+    assert throttle.due("other lanes", 3, throttled=False)  # paused: every change at once
+    now[0] = 0.15
+    assert not throttle.due("other lanes", 4, throttled=True)
+    now[0] = 0.35
+    assert throttle.due("other lanes", 4, throttled=True)  # the held-back change, one period later
+    with pytest.raises(ValueError, match="rate"):
+        PaneThrottle(0.0)
+
+
+def test_mlp_worker_publishes_at_its_own_rate_when_flat_out():
+    import time
+
+    from sgdtui.ui.worker import MLP_PUBLISH_RATE, SPEED_LEVELS
+
+    session, _ = build_session(mlp_args())
+    worker = SessionWorker(session, grad_noise_period=None, speed_index=SPEED_LEVELS.index(None))
+    assert worker.publish_period == pytest.approx(1.0 / MLP_PUBLISH_RATE)
+    worker.start()
+    try:
+        seqs = set()
+        worker.set_running(True)
+        deadline = time.monotonic() + 0.8
+        while time.monotonic() < deadline:
+            seqs.add(worker.latest.seq)
+            time.sleep(0.005)
+        worker.set_running(False)
+        assert worker.wait_idle()
+        assert worker.latest.snapshot.clock > 8
+        assert 2 <= len(seqs) <= 0.8 * MLP_PUBLISH_RATE * 1.5 + 3
+    finally:
+        worker.stop()
+
+
+async def test_running_panes_redraw_at_their_rates_and_table_cells_update_in_place():
+    from sgdtui.ui.widgets.lanes import LanesTable
+    from sgdtui.ui.widgets.loss import LossPlot
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table, loss = app.query_one(LanesTable), app.query_one("#loss", LossPlot)
+        row_keys = list(table.rows)
+        boundary = app.query_one(DecisionBoundaryPlot)
+        now = [100.0]
+        for throttle in (app.mlp.boundary_throttle, app.mlp.loss_throttle, app.mlp.table_throttle):
+            throttle.clock, throttle.drawn_at = (lambda: now[0]), now[0]
+        draws = (boundary._generation, loss._generation)
+        app.worker.submit(Step(3))
+        assert app.worker.wait_idle()
+        frame = app.worker.latest
+        app.mlp.render(frame.snapshot, app.colours, app.selected, app.log_scale, running=True)
+        # Just drawn: while running, a new step waits for the pane's period.
+        assert (boundary._generation, loss._generation) == draws
+        now[0] += 0.2
+        app.mlp.render(frame.snapshot, app.colours, app.selected, app.log_scale, running=True)
+        assert boundary._generation > draws[0] and loss._generation > draws[1]
+        generation = boundary._generation
+        app.mlp.render(frame.snapshot, app.colours, app.selected, app.log_scale, running=False)
+        assert boundary._generation == generation  # same data: no redraw at all
+        assert list(table.rows) == row_keys  # same lanes: cells replaced, rows kept
+        train = app.worker.latest.snapshot.lane(row_keys[0].value).train_loss
+        assert table.get_cell(row_keys[0], "train") != "—" and len(train) == 3
+
+
+async def test_braille_lines_match_the_text_render():
+    from rich.console import Console
+    from textual.visual import Visual, visualize
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.worker.submit(Step(20))
+        await settle(app, pilot)
+        plot = app.query_one(DecisionBoundaryPlot)
+        via_text = Visual.to_strips(plot, visualize(plot, plot.render()), plot.size.width, plot.size.height,
+                                    plot.visual_style)
+        via_lines = [plot.render_line(y) for y in range(plot.size.height)]
+        assert [list(s) for s in via_lines] == [list(s) for s in via_text]
+        assert any("⠁" <= seg.text[:1] <= "⣿" for strip in via_lines for seg in strip)

@@ -29,7 +29,6 @@ from sgdtui.engine.session import AddLane, RemoveLane, Reset, Session, SwitchSur
 from sgdtui.engine.surfaces import Surface, SurfaceRegistry
 from sgdtui.ui import steering
 from sgdtui.ui.bindings import BINDINGS, QUICK_SURFACES
-from sgdtui.ui.bindings import BINDINGS, QUICK_SURFACES
 from sgdtui.ui.landscape import DIRECTIONS, compute_slice
 from sgdtui.ui.launch import MLP_BATCH, build_mlp_session, build_surface_session
 from sgdtui.ui.mlp_panes import MLPPanes
@@ -156,7 +155,7 @@ class PlaygroundApp(App):
             self.selected = names[0] if names else None
         self.worker.selected = self.selected
         if self.mode == "mlp":
-            self.mlp.render(snap, self.colours, self.selected, self.log_scale)
+            self.mlp.render(snap, self.colours, self.selected, self.log_scale, running=frame.running)
         else:
             if snap.surface is not self._surface:
                 self._surface = snap.surface
@@ -378,7 +377,7 @@ class PlaygroundApp(App):
         self.worker.start()
         self.running, self.selected, self.colours = False, None, LaneColours()
         self._surface, self._frame_seq, self._dirty = None, -1, True
-        self.mlp.grad_noise, self.mlp.landscape = {}, None
+        self.mlp.forget()
         self._show_mode()
         self.notify(f"{target} mode: default race, paused (space runs)", timeout=3)
         self._tick()

@@ -30,6 +30,13 @@ FRAME_RATE = 25.0
 # MLP mode: seconds between gradient-noise estimates (each costs extra forward/backward passes
 # per lane); frames in between are snapshotted without them.
 GRAD_NOISE_PERIOD = 0.5
+# MLP mode publishes fewer snapshots while running (each one costs metrics, history copies and a
+# prediction grid, and every frame costs the App GIL time the training steps need); the panes that
+# change slowest are throttled further by the App.
+MLP_PUBLISH_RATE = 12.0
+# Flat out, the worker steps in chunks of about this many seconds: short enough that a command or
+# the next publish waits little, long enough that checking the clock costs nothing.
+CHUNK_SECONDS = 0.02
 
 CommandBuilder = Callable[[Session], Union[Command, None]]
 
@@ -76,9 +83,17 @@ class SessionWorker:
 
     def __init__(self, session: Session, *, frame_rate: float = FRAME_RATE,
                  speed_index: int = DEFAULT_SPEED, snapshot_rows: int = 2000,
-                 grad_noise_period: float | None = GRAD_NOISE_PERIOD):
+                 grad_noise_period: float | None = GRAD_NOISE_PERIOD, publish_rate: float | None = None):
         self._session = session
         self.mode = session.mode
+        # Seconds between published frames while running; by default a frame period in surface mode
+        # and 1 / MLP_PUBLISH_RATE in MLP mode (never faster than the frame rate).
+        if publish_rate is None:
+            publish_rate = min(frame_rate, MLP_PUBLISH_RATE) if self.mode == "mlp" else frame_rate
+        if not publish_rate > 0:
+            raise ValueError(f"publish_rate must be > 0, got {publish_rate!r}")
+        self.publish_period = 1.0 / publish_rate
+        self._seconds_per_step = 0.0  # flat out: the latest measured cost of one step
         # Set by the App (a plain reference swap): the lane whose decision boundary MLP snapshots carry.
         self.selected: str | None = None
         self.grad_noise_period = grad_noise_period  # None: never estimate gradient noise
@@ -250,16 +265,24 @@ class SessionWorker:
     def _run_one_frame(self, last_publish: float) -> float:
         start = time.perf_counter()
         if self._steps_per_frame is None:
-            # Flat out: step in growing chunks until the frame is due, then publish.
-            chunk = 8
-            while time.perf_counter() - start < self.frame_period and self._queue.empty():
+            # Flat out: step in chunks of about CHUNK_SECONDS until a publish is due (or a command waits).
+            while (left := self.publish_period - (time.perf_counter() - last_publish)) > 0 and self._queue.empty():
+                # The last chunk is cut to the time left, so publishes keep their rate.
+                seconds = min(CHUNK_SECONDS, left)
+                chunk = 8 if self._seconds_per_step <= 0 else int(seconds / self._seconds_per_step) + 1
+                chunk = min(chunk, 512)
+                chunk_start = time.perf_counter()
                 self._advance(chunk)
-                chunk = min(chunk * 2, 512)
+                self._seconds_per_step = (time.perf_counter() - chunk_start) / chunk
         else:
             self._advance(self._steps_per_frame)
         self._update_rate()
         now = time.perf_counter()
-        if now - last_publish >= self.frame_period * 0.5 or self._steps_per_frame is not None:
+        if self._steps_per_frame is None:
+            due = now - last_publish >= self.publish_period * 0.5
+        else:  # paced: every frame, or every publish period when that is longer (MLP mode)
+            due = now - last_publish >= self.publish_period - self.frame_period * 0.5
+        if due:
             self._publish()
             last_publish = now
         if self._steps_per_frame is not None:

@@ -26,9 +26,12 @@ from typing import Hashable, Sequence
 import numpy as np
 import plotext._utility as plotext_utility
 from rich.ansi import AnsiDecoder
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import RenderResult
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual_plotext import PlotextPlot
 
 from sgdtui.engine.contours import LevelLine
@@ -102,25 +105,45 @@ def _rich_style(foreground: object, style: object, background: object) -> Style:
     return cached
 
 
-def matrix_to_text(matrix: object) -> Text:
-    """A plotext character matrix as rich Text, one span per run of equal colours."""
-    lines: list[str] = []
-    spans: list[Span] = []
-    offset = 0
+Runs = list[tuple[str, Style | None]]  # one line: (characters, style) for each run of equal colours
+
+
+def matrix_runs(matrix: object) -> list[Runs]:
+    """A plotext character matrix as lines (top first) of runs of equal colours."""
+    lines: list[Runs] = []
     for row in reversed(matrix.Rows):  # plotext rows count from the bottom
         markers = matrix.marker[row]
         triples = list(zip(matrix.fullground[row], matrix.style[row], matrix.background[row]))
+        runs: Runs = []
         run_start = 0
         for col in range(1, len(triples) + 1):
             if col == len(triples) or triples[col] != triples[run_start]:
                 style = _rich_style(*triples[run_start])
-                if style:
-                    spans.append(Span(offset + run_start, offset + col, style))
+                runs.append(("".join(markers[run_start:col]), style or None))
                 run_start = col
-        line = "".join(markers)
-        lines.append(line)
-        offset += len(line) + 1
-    return Text("\n".join(lines), spans=spans, end="")
+        lines.append(runs)
+    return lines
+
+
+def runs_to_text(lines: list[Runs]) -> Text:
+    """Lines of runs as one rich Text, one span per styled run."""
+    spans: list[Span] = []
+    texts: list[str] = []
+    offset = 0
+    for runs in lines:
+        for chars, style in runs:
+            if style is not None:
+                spans.append(Span(offset, offset + len(chars), style))
+            offset += len(chars)
+            texts.append(chars)
+        texts.append("\n")
+        offset += 1
+    return Text("".join(texts)[:-1] if texts else "", spans=spans, end="")
+
+
+def matrix_to_text(matrix: object) -> Text:
+    """A plotext character matrix as rich Text, one span per run of equal colours."""
+    return runs_to_text(matrix_runs(matrix))
 
 
 class BraillePlot(PlotextPlot):
@@ -149,25 +172,71 @@ class BraillePlot(PlotextPlot):
         self.last_frame_points = 0  # data cells painted in the last built frame
         self._generation = 0  # bumped by every data change
         self._rendered_key: tuple | None = None
-        self._rendered: Text | None = None
+        self._rendered_lines: list[Runs] = []
+        self._text: tuple[tuple | None, Text | None] = (None, None)
+        self._strips: tuple[tuple | None, list[Strip]] = (None, [])
 
     def _data_changed(self) -> None:
         self._generation += 1
         self.refresh()
 
-    def render(self) -> RenderResult:
+    def _frame_lines(self) -> list[Runs] | None:
+        """The current figure as lines of runs (rebuilt only when data, size or theme changed);
+        None when the pane is too small to draw."""
         width, height = self.size.width, self.size.height
         if width < self.MIN_WIDTH or height < self.MIN_HEIGHT:
-            return Text("")
+            return None
         key = (self._generation, width, height, self.app.theme, self.theme)
-        if key == self._rendered_key and self._rendered is not None:
-            return self._rendered
-        self._rendered = self._build_frame(width, height)
-        self._rendered_key = key
-        self.draw_count += 1
-        return self._rendered
+        if key != self._rendered_key:
+            self._rendered_lines = self._build_frame(width, height)
+            self._rendered_key = key
+            self.draw_count += 1
+        return self._rendered_lines
 
-    def _build_frame(self, width: int, height: int) -> Text:
+    def render(self) -> RenderResult:
+        lines = self._frame_lines()
+        if lines is None:
+            return Text("")
+        key, text = self._text
+        if key != self._rendered_key or text is None:
+            text = runs_to_text(lines)
+            self._text = (self._rendered_key, text)
+        return text
+
+    def render_line(self, y: int) -> Strip:
+        """Textual's line API: the figure's runs become segments directly, which skips turning a
+        whole-pane rich Text into Content and back into strips on every redraw. Styles combine
+        with the widget's as Content would combine them, so the picture is the same."""
+        base = self.visual_style
+        width = self.size.width
+        lines = self._frame_lines()
+        if lines is None:
+            return Strip.blank(width, base.rich_style)
+        key = (self._rendered_key, base)
+        cached_key, strips = self._strips
+        if cached_key != key:
+            strips = self._lines_to_strips(lines, base, width)
+            self._strips = (key, strips)
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base.rich_style)
+
+    def _lines_to_strips(self, lines: list[Runs], base: VisualStyle, width: int) -> list[Strip]:
+        ansi_theme = self.app.ansi_theme
+        combined: dict[Style | None, VisualStyle] = {None: base}
+        strips = []
+        for y, runs in enumerate(lines):
+            segments = []
+            x = 0
+            for chars, style in runs:
+                visual = combined.get(style)
+                if visual is None:
+                    visual = combined[style] = base + VisualStyle.from_rich_style(style, ansi_theme)
+                # With the offset, as Content renders it (mouse events read it).
+                segments.append(Segment(chars, visual.rich_style_with_offset(x, y)))
+                x += len(chars)
+            strips.append(Strip(segments).adjust_cell_length(width, base.rich_style))
+        return strips
+
+    def _build_frame(self, width: int, height: int) -> list[Runs]:
         plt = self.plt
         plt.clear_data()
         xlim, ylim = self._prepare_axes(width, height)
@@ -187,7 +256,7 @@ class BraillePlot(PlotextPlot):
             for layer in self._layers(grid):
                 painted += self._paint(matrix, layer)
         self.last_frame_points = painted
-        return matrix_to_text(matrix)
+        return matrix_runs(matrix)
 
     @staticmethod
     def _paint(matrix: object, layer: CellLayer) -> int:

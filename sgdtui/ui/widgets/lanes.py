@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -26,18 +27,23 @@ class LanesTable(DataTable):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True)
         self._shown: tuple | None = None
         self.columns_shown: tuple[str, ...] = ()
+        self._cells: dict[str, list] = {}
 
     def on_mount(self) -> None:
         if not self.columns_shown:
-            self.add_columns(*COLUMNS)
-            self.columns_shown = COLUMNS
+            self._add_columns(COLUMNS)
+
+    def _add_columns(self, columns: tuple[str, ...]) -> None:
+        for label in columns:
+            self.add_column(label, key=label)  # keyed by label, so cells can be updated in place
+        self.columns_shown = columns
+        self._cells: dict[str, list] = {}  # MLP mode: the cells on screen, per row key
 
     def _use_columns(self, columns: tuple[str, ...]) -> None:
         """Switch the header between surface and MLP columns (a mode switch); no-op otherwise."""
         if self.columns_shown and columns != self.columns_shown:
             self.clear(columns=True)
-            self.add_columns(*columns)
-            self.columns_shown = columns
+            self._add_columns(columns)
             self._shown = None
 
     def show_mlp(self, snapshot, selected: str | None, colours: LaneColours,
@@ -51,15 +57,32 @@ class LanesTable(DataTable):
         if key == self._shown:
             return
         self._shown = key
-        self.clear()
-        selected_row = 0
-        for row, lane in enumerate(snapshot.lanes):
-            if lane.name == selected:
-                selected_row = row
-            self.add_row(Text(lane.name, style=f"bold {colours.rich(lane.name)}"),
-                         *lane_row(lane, grad_noise.get(lane.name)), key=lane.name)
-        if snapshot.lanes:
-            self.move_cursor(row=selected_row, animate=False)
+        rows = {lane.name: [Text(lane.name, style=f"bold {colours.rich(lane.name)}"),
+                            *lane_row(lane, grad_noise.get(lane.name))] for lane in snapshot.lanes}
+        if list(rows) == list(self._cells) and self.row_count == len(rows):
+            self._update_cells(rows)
+        else:  # lanes added, removed or reordered: rebuild
+            self.clear()
+            for name, cells in rows.items():
+                self.add_row(*cells, key=name)
+            self._cells = rows
+        names = list(rows)
+        if names:
+            row = names.index(selected) if selected in names else 0
+            if self.cursor_row != row:
+                self.move_cursor(row=row, animate=False)
+
+    def _update_cells(self, rows: dict[str, list]) -> None:
+        """Same rows and columns: replace only the cells whose text changed (one refresh, no relayout
+        unless a cell outgrew its column)."""
+        columns = self.columns
+        for name, cells in rows.items():
+            old = self._cells[name]
+            for label, new, before in zip(self.columns_shown, cells, old):
+                if new != before:
+                    wider = cell_len(str(new)) > columns[label].content_width if label in columns else True
+                    self.update_cell(name, label, new, update_width=wider)
+        self._cells = rows
 
     def show(self, snapshot: Snapshot, selected: str | None, colours: LaneColours) -> None:
         self._use_columns(COLUMNS)
