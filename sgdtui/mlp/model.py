@@ -624,6 +624,10 @@ class MLPTrainer:
             dim=1,
         )
 
+    def last_loss_tensors(self) -> list[Tensor | None]:
+        """Each lane's last minibatch loss as a 0-d device tensor, by reference: no kernel, no sync."""
+        return list(self._train_loss)
+
     def last_train_losses(self) -> Tensor:
         """The last minibatch loss of every lane as a device tensor [L] (NaN before a lane's first step)."""
         nan = torch.full((), float("nan"), device=self.device)

@@ -209,7 +209,7 @@ class MLPRace(LaneRoster):
 
     def _new_trainer(self) -> None:
         self.trainer = MLPTrainer(self.dataset, self.model_config, [], init_seed=self.problem.init_seed, device=self.device)
-        self._stage_loss = torch.empty(STAGE, 0, device=self.device)
+        self._stage_loss: list[list[torch.Tensor]] = []  # per step: each lane's 0-d loss tensor (on the device)
         self._stage_lr: list[list[float]] = []
         self._stage_steps: list[int] = []
         self._stage_eval: list[tuple[int, torch.Tensor]] = []
@@ -273,10 +273,10 @@ class MLPRace(LaneRoster):
                     group["lr"] = lr
                 lrs.append(lr)
             self.trainer.step()
-            if self._stage_loss.shape[1] != len(self.lanes) or len(self._stage_steps) == STAGE:
+            if len(self._stage_steps) == STAGE:
                 self.flush()
-                self._stage_loss = torch.empty(STAGE, len(self.lanes), device=self.device)
-            self._stage_loss[len(self._stage_steps)].copy_(self.trainer.last_train_losses())
+            # Keep references only: stacking (and the host sync) waits for flush().
+            self._stage_loss.append(self.trainer.last_loss_tensors())
             self._stage_lr.append(lrs)
             for lane in self.lanes:
                 lane.t += 1
@@ -302,7 +302,7 @@ class MLPRace(LaneRoster):
         """Sync staged per-step numbers to the host histories; mark lanes whose loss went non-finite."""
         k = len(self._stage_steps)
         if k:
-            losses = self._stage_loss[:k].double().cpu().numpy()
+            losses = torch.stack([torch.stack(row) for row in self._stage_loss]).double().cpu().numpy()
             lrs = np.asarray(self._stage_lr, dtype=np.float64)
             for i, lane in enumerate(self.lanes):
                 first = lane.t - k + 1
@@ -310,7 +310,7 @@ class MLPRace(LaneRoster):
                 lane.history.append_block(np.arange(first, first + k), train_loss=col, lr=lrs[:, i])
                 if lane.diverged_at is None and not np.isfinite(col).all():
                     lane.diverged_at = int(first + np.argmax(~np.isfinite(col)))
-        self._stage_steps, self._stage_lr = [], []
+        self._stage_steps, self._stage_lr, self._stage_loss = [], [], []
         if self._stage_eval:
             rows = torch.stack([row for _, _, row in self._stage_eval]).double().cpu().numpy()
             for (i, t, _), row in zip(self._stage_eval, rows):
