@@ -36,8 +36,7 @@ class ExpressionScreen(ModalScreen[str | None]):
         try:
             surface_from_expr(text)  # cheap: parse and compile, so the error shows here
         except ValueError as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            error.update(message.removeprefix("expression: key 'expr': "))
+            error.update(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
         self.dismiss(text)
 
