@@ -44,3 +44,19 @@ def test_valid_event_settings_for_an_added_lane_replay(tmp_path, capsys):
     rows = (tmp_path / "out" / "trajectories.csv").read_text().splitlines()
     m_lrs = [r.split(",")[-1] for r in rows if r.startswith("m,")]
     assert m_lrs[0] == "0.1" and m_lrs[-1] == "0.2"
+
+
+def test_a_schedule_set_by_an_event_counts_from_that_step():
+    from sgdtui.engine.race import LaneConfig
+    from sgdtui.engine.session import Session, SetLane
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    surface = SurfaceRegistry(include_user_dir=False).get("booth")
+    session = Session(surface, [LaneConfig.create("g", "sgd", lr=0.01)])
+    session.step(100)
+    session.apply(SetLane("g", {"schedule": {"name": "step", "step_size": 10, "gamma": 0.5}}))
+    session.step(25)
+    lrs = dict(zip(*[session.trajectories()["g"][k].tolist() for k in ("step", "lr")]))
+    # row k holds the lr of update k: updates 101-110 use the new schedule's t = 0..9
+    assert lrs[100] == lrs[101] == lrs[110] == 0.01
+    assert lrs[111] == lrs[120] == 0.005 and lrs[121] == 0.0025

@@ -87,7 +87,52 @@ class LaneConfig:
         return cfg
 
 
-class Lane:
+class LaneSteering:
+    """What a lane's keys and events change, shared by surface lanes and MLP lanes: the
+    hyperparameters (written into the optimizer's param groups, torch's way), the schedule, the
+    batch size and the coupling rule that together give the effective lr.
+
+    A schedule counts steps from when it was set: from the lane's start, or from the step at
+    which an event (or the ``s`` key) switched to it.
+    """
+
+    config: LaneConfig
+    t: int
+    optimizer: torch.optim.Optimizer
+
+    @property
+    def spec(self) -> OptimizerSpec:
+        return self.config.spec
+
+    def start_schedule(self) -> None:
+        self.schedule = make_schedule(self.config.schedule, **self.config.schedule_params)
+        self.schedule_origin = self.t
+
+    def compute_lr(self) -> float:
+        cfg = self.config
+        scheduled = self.schedule.lr(self.t - self.schedule_origin, cfg.hyper["lr"])
+        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper))
+
+    def set_hyper(self, name: str, value: Any) -> None:
+        hyper = self.spec.validate({**self.config.hyper, name: value})
+        self.config = replace(self.config, hyper=hyper)
+        if name != "lr":  # lr is written every step from the schedule and coupling
+            set_hyper(self.optimizer, name, hyper[name])
+        self.effective_lr = self.compute_lr()
+
+    def set_config(self, **changes: Any) -> None:
+        """Change batch, schedule, coupling or noise; takes effect at the next step."""
+        self.config = self.config.with_changes(**changes)
+        if "schedule" in changes or "schedule_params" in changes:
+            self.start_schedule()
+        self.effective_lr = self.compute_lr()
+
+    @property
+    def temperature(self) -> float:
+        return temperature(self.effective_lr, self.config.batch, self.spec.momentum_of(self.config.hyper))
+
+
+class Lane(LaneSteering):
     """The running state of one lane on one surface."""
 
     def __init__(self, config: LaneConfig, surface: Surface, seed: int, history_capacity: int | None = 4096):
@@ -101,7 +146,6 @@ class Lane:
     # --- set-up --------------------------------------------------------------------------
     def reset(self) -> None:
         cfg = self.config
-        self.spec = cfg.spec
         starts = cfg.starts if cfg.starts is not None else self.surface.starts
         self.params = torch.tensor(starts, dtype=DTYPE)
         self.n = self.params.shape[0]
@@ -110,8 +154,8 @@ class Lane:
         self.optimizer = self.spec.make(
             [self.params], cfg.hyper, generator=self.optimizer_generator, per_row=True
         )
-        self.schedule = make_schedule(cfg.schedule, **cfg.schedule_params)
         self.t = 0
+        self.start_schedule()
         self.alive = torch.ones(self.n, dtype=torch.bool)
         self.all_alive = True
         self.diverged_at = np.full(self.n, -1, dtype=np.int64)
@@ -132,28 +176,6 @@ class Lane:
         self._staged = 0
         self._record()
         self._check_divergence(initial=True)
-
-    # --- steering ------------------------------------------------------------------------
-    def set_hyper(self, name: str, value: Any) -> None:
-        spec = self.spec
-        hyper = spec.validate({**self.config.hyper, name: value})
-        self.config = replace(self.config, hyper=hyper)
-        if name != "lr":  # lr is written every step from the schedule and coupling
-            set_hyper(self.optimizer, name, hyper[name])
-        self.effective_lr = self.compute_lr()
-
-    def set_config(self, **changes: Any) -> None:
-        """Change batch, schedule, coupling or noise; takes effect at the next step."""
-        self.config = self.config.with_changes(**changes)
-        if "schedule" in changes or "schedule_params" in changes:
-            # A new schedule starts from the lane's current step count (t is not reset).
-            self.schedule = make_schedule(self.config.schedule, **self.config.schedule_params)
-        self.effective_lr = self.compute_lr()
-
-    def compute_lr(self) -> float:
-        cfg = self.config
-        scheduled = self.schedule.lr(self.t, cfg.hyper["lr"])
-        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper))
 
     # --- stepping ------------------------------------------------------------------------
     @property
@@ -246,10 +268,6 @@ class Lane:
     @property
     def grad_norm(self) -> np.ndarray:
         return self._grad.norm(dim=1).numpy()
-
-    @property
-    def temperature(self) -> float:
-        return temperature(self.effective_lr, self.config.batch, self.spec.momentum_of(self.config.hyper))
 
     def status(self) -> str:
         if self.finished:

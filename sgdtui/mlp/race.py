@@ -22,9 +22,7 @@ import torch
 
 from sgdtui.engine.datasets import DATASETS, make_dataset
 from sgdtui.engine.history import History
-from sgdtui.engine.optimizers import set_hyper
-from sgdtui.engine.race import LaneConfig, LaneRoster, lane_seed
-from sgdtui.engine.schedules import couple, make_schedule, temperature
+from sgdtui.engine.race import LaneConfig, LaneRoster, LaneSteering, lane_seed
 from sgdtui.mlp.model import LaneSetup, MLPConfig, MLPTrainer, resolve_device
 
 STAGE = 256
@@ -121,20 +119,18 @@ class MLPProblem:
         return f"mlp:{self.dataset}"
 
 
-class MLPLane:
+class MLPLane(LaneSteering):
     """Steering state of one lane; its weights and optimizer live in the race's trainer."""
 
     def __init__(self, race: "MLPRace", config: LaneConfig):
         self.race = race
         self.config = config
-        self.spec = config.spec
         self.wall_time = 0.0
         self.reset_state()
 
     def reset_state(self) -> None:
-        cfg = self.config
-        self.schedule = make_schedule(cfg.schedule, **cfg.schedule_params)
         self.t = 0
+        self.start_schedule()
         self.diverged_at: int | None = None
         cap = self.race.history_capacity
         self.history = History({"train_loss": (), "lr": ()}, capacity=cap, dtype=np.float64)
@@ -150,35 +146,16 @@ class MLPLane:
     def optimizer(self) -> torch.optim.Optimizer:
         return self.race.trainer.optimizer(self.index)
 
-    def compute_lr(self) -> float:
-        cfg = self.config
-        return couple(cfg.coupling, self.schedule.lr(self.t, cfg.hyper["lr"]), cfg.batch, self.spec.momentum_of(cfg.hyper))
-
-    def set_hyper(self, name: str, value: Any) -> None:
-        hyper = self.spec.validate({**self.config.hyper, name: value})
-        self.config = replace(self.config, hyper=hyper)
-        if name != "lr":
-            set_hyper(self.optimizer, name, hyper[name])
-        self.effective_lr = self.compute_lr()
-
     def set_config(self, **changes: Any) -> None:
         if "starts" in changes:
             raise ValueError("MLP lanes have no start points (all lanes start from the same initial weights)")
-        new = self.config.with_changes(**changes)
-        if "batch" in changes:
-            self.race.trainer.set_batch(self.index, new.batch)
-        self.config = new
-        if "schedule" in changes or "schedule_params" in changes:
-            self.schedule = make_schedule(new.schedule, **new.schedule_params)
-        self.effective_lr = self.compute_lr()
+        if "batch" in changes:  # the trainer checks the batch against the data set first
+            self.race.trainer.set_batch(self.index, self.config.with_changes(**changes).batch)
+        super().set_config(**changes)
 
     @property
     def weight_decay(self) -> float:
         return float(self.config.hyper.get("weight_decay", 0.0))
-
-    @property
-    def temperature(self) -> float:
-        return temperature(self.effective_lr, self.config.batch, self.spec.momentum_of(self.config.hyper))
 
     def status(self) -> str:
         if self.diverged_at is not None:
