@@ -18,6 +18,7 @@ from typing import Iterable
 import numpy as np
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
@@ -144,7 +145,11 @@ class PlaygroundApp(App):
         if frame.seq == self._frame_seq and not self._dirty:
             return
         self._frame_seq, self._dirty = frame.seq, False
-        self.render_frame(frame)
+        try:
+            self.render_frame(frame)
+        except NoMatches:
+            # The timer can fire while the screen is being torn down (or not yet composed).
+            self._dirty = True
 
     def render_frame(self, frame: Frame) -> None:
         snap = frame.snapshot
