@@ -238,7 +238,7 @@ class BraillePlot(PlotextPlot):
 
     def _build_frame(self, width: int, height: int) -> list[Runs]:
         plt = self.plt
-        plt.clear_data()
+        plt.clear_figure()  # a full reset: nothing from an earlier frame may leak into this one
         xlim, ylim = self._prepare_axes(width, height)
         # An invisible point keeps the lower x axis (and its tick labels) in use.
         plt.scatter([xlim[0]], [ylim[0]], marker=" ")
