@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from sgdtui.engine.expr import compile_expr
-from sgdtui.engine.surfaces import ExpressionSurface, Surface, SurfaceRegistry, surface_from_expr
+from sgdtui.engine.surfaces import Surface, SurfaceRegistry, surface_from_expr
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 EXPRESSION_SURFACES = [s for s in REGISTRY if not s.data_driven]

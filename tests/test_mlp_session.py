@@ -143,3 +143,33 @@ def test_start_points_are_refused_in_mlp_scripts(tmp_path):
     text = 'version = 1\nsteps = 5\n[problem]\nmlp = { dataset = "moons" }\n[[lanes]]\noptimizer = "adam"\nstart = [1.0, 2.0]\n'
     with pytest.raises(ScriptError, match=r"lanes\[0\]\.start: MLP lanes have no start points"):
         load_script(write(tmp_path, text))
+
+
+def test_mlp_numbers_do_not_depend_on_when_snapshots_are_taken():
+    """A diverging lane is marked at flush time; flushing must never feed back into the numbers."""
+    def run(flush_every):
+        problem = MLPProblem(dataset="moons", hidden=(16,), n=300, device="cpu", eval_every=5)
+        lanes = [LaneConfig.create("wild", "sgd", lr=50.0, batch=16), LaneConfig.create("calm", "adam", lr=0.01, batch=16)]
+        session = Session(problem, lanes)
+        for _ in range(60 // flush_every):
+            session.step(flush_every)
+            session.race.flush()
+        return session.trajectories(), session.evaluations(), session.snapshot().lane("wild").diverged_at
+
+    (traj_a, eval_a, div_a), (traj_b, eval_b, div_b) = run(1), run(60)
+    assert div_a is not None and div_a == div_b
+    for name in traj_a:
+        for key in ("train_loss", "lr"):
+            np.testing.assert_array_equal(traj_a[name][key], traj_b[name][key])
+        np.testing.assert_array_equal(eval_a[name]["val_loss"], eval_b[name]["val_loss"])
+
+
+def test_a_lanes_validation_numbers_do_not_depend_on_how_many_lanes_there_are():
+    def val_loss(n_lanes):
+        problem = MLPProblem(dataset="circles", hidden=(16,), n=300, device="cpu", eval_every=5)
+        lanes = [LaneConfig.create(f"l{i}", "adam", lr=0.01, batch=16) for i in range(n_lanes)]
+        session = Session(problem, lanes)
+        session.step(10)
+        return session.evaluations()["l0"]["val_loss"]
+
+    np.testing.assert_array_equal(val_loss(1), val_loss(9))

@@ -110,8 +110,11 @@ def test_other_nudges():
     n_g = get_optimizer("adam-minbias").param("n_g")
     assert n_g.nudge(10.0, +1) == pytest.approx(10 * 10 ** 0.25)
     assert n_g.nudge(1.0, -1) == 1.0  # clamped at its low end
-    wd = get_optimizer("sgd").param("weight_decay")
-    assert wd.nudge(0.0, +1) == pytest.approx(1e-3)
+    wd = get_optimizer("sgd").param("weight_decay")  # log steps, entered from and left to 0
+    assert wd.nudge(0.0, +1) == 1e-4
+    assert wd.nudge(1e-4, +1) == pytest.approx(1e-4 * 10 ** 0.25)
+    assert wd.nudge(1e-3, -1) == pytest.approx(1e-3 / 10 ** 0.25)
+    assert wd.nudge(1e-4, -1) == 0.0
     assert wd.nudge(0.0, -1) == 0.0
     counted = HyperParam("k", 3, 1, 10, "linear", kind=int, increment=1)
     assert counted.nudge(3, +1) == 4 and counted.nudge(1, -1) == 1 and counted.nudge(10, +1) == 10

@@ -17,13 +17,14 @@ Conventions
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 import torch
 from torch import Tensor
+
+from sgdtui.engine.checks import did_you_mean
 
 __all__ = ["DATASETS", "Dataset", "DatasetError", "make_dataset"]
 
@@ -175,9 +176,7 @@ DATASETS: dict[str, str] = {name: spec.description for name, spec in _SPECS.item
 
 
 def _unknown_name(name: str) -> DatasetError:
-    close = difflib.get_close_matches(name, list(_SPECS), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return DatasetError(f"unknown dataset {name!r}{hint}; known: {', '.join(_SPECS)}")
+    return DatasetError(f"unknown dataset {name!r}{did_you_mean(name, _SPECS)} (choose from {', '.join(_SPECS)})")
 
 
 def make_dataset(

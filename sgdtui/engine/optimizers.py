@@ -10,7 +10,6 @@ hundred steps); every other hyperparameter keeps torch's default.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from sgdtui.engine import variants
+from sgdtui.engine.checks import did_you_mean, is_number
 
 # One press of a key moves a log-scaled value by a quarter decade.
 KEY_FACTOR = 10 ** 0.25
@@ -46,6 +46,7 @@ class HyperParam:
     low_open: bool = False  # low itself is not allowed
     high_open: bool = False
     increment: float = 0.1
+    first: float | None = None  # "log" steps from 0: the first value up (and below it, back to 0)
 
     def validate(self, value: Any, where: str = "") -> Any:
         """Return the value coerced to this parameter's type, or raise OptimizerConfigError."""
@@ -58,11 +59,11 @@ class HyperParam:
             if (
                 not isinstance(value, (list, tuple))
                 or len(value) != 2
-                or not all(_is_number(v) for v in value)
+                or not all(is_number(v) for v in value)
             ):
                 raise OptimizerConfigError(f"{prefix}'{self.name}' must be a pair of numbers, got {value!r}")
             return tuple(self._check_range(float(v), prefix) for v in value)
-        if not _is_number(value):
+        if not is_number(value):
             raise OptimizerConfigError(f"{prefix}'{self.name}' must be a number, got {value!r}")
         if self.kind is int:
             if float(value) != int(value):
@@ -94,6 +95,11 @@ class HyperParam:
         if self.kind is bool:
             return not value
         if self.step == "log":
+            if self.first is not None:  # a log scale never reaches 0: step between 0 and ``first``
+                if value <= 0:
+                    return self.first if direction > 0 else 0.0
+                if direction < 0 and value / KEY_FACTOR < self.first * 0.999:
+                    return 0.0
             new = value * KEY_FACTOR ** direction if value > 0 else self.default
         elif self.step == "decay":
             # additive in log(1 - beta)
@@ -113,10 +119,6 @@ class HyperParam:
         return new
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def LR(default: float) -> HyperParam:
     return HyperParam("lr", default, 0.0, 1e6, "log", "learning rate η: the step size (and the temperature)", low_open=True)
 
@@ -124,7 +126,7 @@ def LR(default: float) -> HyperParam:
 MOMENTUM = HyperParam("momentum", 0.9, 0.0, 1.0, "decay", "heavy-ball momentum μ: buf = μ·buf + g", high_open=True)
 DAMPENING = HyperParam("dampening", 0.0, 0.0, 1.0, "linear", "torch SGD dampening: buf = μ·buf + (1-d)·g")
 NESTEROV = HyperParam("nesterov", False, step="bool", kind=bool, help="Nesterov look-ahead momentum")
-WEIGHT_DECAY = HyperParam("weight_decay", 0.0, 0.0, 1e3, "linear", "weight decay λ (L2 pull toward 0)", increment=1e-3)
+WEIGHT_DECAY = HyperParam("weight_decay", 0.0, 0.0, 1e3, "log", "weight decay λ (L2 pull toward 0)", first=1e-4)
 BETAS = HyperParam(
     "betas", (0.9, 0.999), 0.0, 1.0, "decay", "EMA decays (β1 for the gradient, β2 for its square)",
     kind=tuple, high_open=True,
@@ -153,7 +155,7 @@ class OptimizerSpec:
             if hp.name == name:
                 return hp
         raise OptimizerConfigError(
-            f"optimizer '{self.name}' has no hyperparameter '{name}'{_suggest(name, self.param_names())}"
+            f"optimizer '{self.name}' has no hyperparameter '{name}'{did_you_mean(name, self.param_names())}"
             f" (valid: {', '.join(self.param_names())})"
         )
 
@@ -210,11 +212,6 @@ class OptimizerSpec:
         return float(value)
 
 
-def _suggest(word: str, choices: list[str]) -> str:
-    hint = difflib.get_close_matches(word, choices, n=1)
-    return f"; did you mean '{hint[0]}'?" if hint else ""
-
-
 def _torch(cls: type[torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
     def make(params, **kwargs):
         # foreach=False: a single small tensor per optimizer, the per-tensor path is the fastest.
@@ -256,9 +253,11 @@ _SPECS = [
         "s = α·s + (1-α)·g²; p -= lr·g/(√s + ε)",
         (LR(0.01), HyperParam("alpha", 0.99, 0.0, 1.0, "decay", "EMA decay α of the squared gradient", high_open=True),
          EPS, WEIGHT_DECAY,
-         HyperParam("momentum", 0.0, 0.0, 1.0, "decay", "momentum on the normalized step (vanilla form)", high_open=True),
+         HyperParam("momentum", 0.0, 0.0, 1.0, "decay",
+                    "heavy-ball momentum on the normalized step: buf = μ·buf + g/(√s + ε); p -= lr·buf",
+                    high_open=True),
          HyperParam("centered", False, step="bool", kind=bool, help="subtract the squared mean gradient")),
-        _torch(torch.optim.RMSprop), decay_param="alpha",
+        _torch(torch.optim.RMSprop), decay_param="alpha", heavy_ball=True,
     ),
     OptimizerSpec(
         "adam", "torch Adam: EMA momentum over an EMA of the squared gradient, bias-corrected",
@@ -268,7 +267,7 @@ _SPECS = [
     OptimizerSpec(
         "adamw", "torch AdamW: Adam with decoupled weight decay",
         "p -= lr·λ·p; then the Adam step", (LR(0.1), BETAS, EPS,
-        HyperParam("weight_decay", 1e-2, 0.0, 1e3, "linear", WEIGHT_DECAY.help, increment=1e-3), AMSGRAD),
+        HyperParam("weight_decay", 1e-2, 0.0, 1e3, "log", WEIGHT_DECAY.help, first=1e-4), AMSGRAD),
         _torch(torch.optim.AdamW), decay_param="betas",
     ),
     OptimizerSpec(
@@ -339,7 +338,7 @@ def get_optimizer(name: str) -> OptimizerSpec:
         return OPTIMIZERS[name]
     except KeyError:
         raise OptimizerConfigError(
-            f"unknown optimizer {name!r}{_suggest(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)})"
+            f"unknown optimizer {name!r}{did_you_mean(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)})"
         ) from None
 
 

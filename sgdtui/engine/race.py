@@ -22,7 +22,13 @@ import torch
 
 from sgdtui.engine.history import History
 from sgdtui.engine.optimizers import OptimizerSpec, get_optimizer, set_hyper
-from sgdtui.engine.schedules import COUPLINGS, CouplingError, couple, make_schedule, temperature
+from sgdtui.engine.schedules import (
+    COUPLINGS,
+    CouplingError,
+    couple,
+    make_schedule,
+    temperature,
+)
 from sgdtui.engine.surfaces import DTYPE, Surface
 
 CONVERGED_TOL = 1e-3  # within this of the surface's known minimum value counts as converged
@@ -129,7 +135,10 @@ class LaneSteering:
 
     @property
     def temperature(self) -> float:
-        return temperature(self.effective_lr, self.config.batch, self.spec.momentum_of(self.config.hyper))
+        # torch SGD's dampening d scales every gradient's total effect by (1 - d).
+        hyper = self.config.hyper
+        damped_lr = self.effective_lr * (1.0 - float(hyper.get("dampening", 0.0)))
+        return temperature(damped_lr, self.config.batch, self.spec.momentum_of(hyper))
 
 
 class Lane(LaneSteering):

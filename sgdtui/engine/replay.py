@@ -23,8 +23,8 @@ def run_replay(script: Script, out_dir: Path | str, *, steps: int | None = None,
     session = Session.from_script(script, history_capacity=None)
     total = script.steps if steps is None else steps
     if progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
         from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                       TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
@@ -91,8 +91,13 @@ def summarize(session: Session, script: Script, total: int) -> dict[str, Any]:
             "wall_time": lane.wall_time,
         }
         if lane.n > 1:
+            # Lane-level figures cover every start point; the details stay in per_start.
+            reached = [p["steps_to_min"] for p in per_start]
+            diverged = [p["diverged_at"] for p in per_start if p["diverged_at"] is not None]
             entry["final_loss"] = _finite_or_none(float(np.mean(hist["loss"][-1])))
             entry["best_loss"] = min((p["best_loss"] for p in per_start if p["best_loss"] is not None), default=None)
+            entry["steps_to_min"] = None if None in reached else max(reached)  # when the last start got there
+            entry["diverged_at"] = min(diverged) if diverged else None  # the first divergence
             entry["per_start"] = per_start
         lanes.append(entry)
     problem = script.problem.get("surface") or script.problem.get("expr") or surface.name

@@ -18,11 +18,12 @@ learning rate as temperature"): see ``couple`` and ``temperature``.
 from __future__ import annotations
 
 import bisect
-import difflib
 import math
 import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from sgdtui.engine.checks import did_you_mean
 
 __all__ = [
     "COUPLINGS",
@@ -58,11 +59,6 @@ class ScheduleError(ValueError):
 
 class CouplingError(ValueError):
     """A coupling rule, batch size or momentum is invalid."""
-
-
-def _suggestion(bad: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(bad, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,7 +155,7 @@ class ParamSpec:
             return value
         if self.kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
-                hint = _suggestion(value, self.choices) if isinstance(value, str) else ""
+                hint = did_you_mean(value, self.choices) if isinstance(value, str) else ""
                 raise ScheduleError(
                     f"schedule '{schedule}': {self.name} must be {self.range_text()}, "
                     f"got {value!r}{hint}"
@@ -857,7 +853,7 @@ def _normalise_name(name: str) -> str:
 def _lookup(name: str) -> ScheduleSpec:
     key = _normalise_name(name)
     if key not in SCHEDULES:
-        hint = _suggestion(key, list(SCHEDULES)) if isinstance(key, str) else ""
+        hint = did_you_mean(key, list(SCHEDULES)) if isinstance(key, str) else ""
         raise ScheduleError(
             f"unknown schedule {name!r}{hint} (choices: {', '.join(SCHEDULES)})"
         )
@@ -876,7 +872,7 @@ def make_schedule(name: str, **params: Any) -> Schedule:
         if key not in valid:
             listing = ", ".join(valid) if valid else "none"
             raise ScheduleError(
-                f"schedule '{spec.name}' has no parameter {key!r}{_suggestion(key, valid)} "
+                f"schedule '{spec.name}' has no parameter {key!r}{did_you_mean(key, valid)} "
                 f"(parameters: {listing})"
             )
     return spec.cls(**params)
@@ -932,7 +928,7 @@ def couple(rule: str, lr: float, batch: int, momentum: float = 0.0) -> float:
     """
     if rule not in COUPLINGS:
         raise CouplingError(
-            f"unknown coupling rule {rule!r}{_suggestion(str(rule), COUPLINGS)} "
+            f"unknown coupling rule {rule!r}{did_you_mean(str(rule), COUPLINGS)} "
             f"(choices: {', '.join(COUPLINGS)})"
         )
     b = _check_batch(batch, CouplingError)

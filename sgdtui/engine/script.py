@@ -8,7 +8,6 @@ line where it can be found, and the key, with the valid choices where there are 
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
@@ -18,13 +17,27 @@ from typing import Any
 
 import tomli_w
 
+from sgdtui.engine.checks import did_you_mean, is_number
 from sgdtui.engine.optimizers import OPTIMIZERS, OptimizerConfigError, get_optimizer
 from sgdtui.engine.race import LaneConfig, unique_name
 from sgdtui.engine.schedules import COUPLINGS, SCHEDULES, make_schedule
 from sgdtui.engine.session import (
-    AddLane, Command, MoveStarts, RemoveLane, Reset, SetLane, SwitchSurface, lane_config_from_table,
+    AddLane,
+    Command,
+    MoveStarts,
+    RemoveLane,
+    Reset,
+    SetLane,
+    SwitchSurface,
+    lane_config_from_table,
 )
-from sgdtui.engine.surfaces import DEFAULT_SURFACE, Surface, SurfaceError, SurfaceRegistry, surface_from_expr
+from sgdtui.engine.surfaces import (
+    DEFAULT_SURFACE,
+    Surface,
+    SurfaceError,
+    SurfaceRegistry,
+    surface_from_expr,
+)
 
 VERSION = 1
 TOP_KEYS = ("version", "seed", "steps", "problem", "lanes", "events")
@@ -103,18 +116,9 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _suggest(word: str, choices) -> str:
-    hint = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f"; did you mean '{hint[0]}'?" if hint else ""
-
-
 def _unknown_key(chk: _Checker, table: str, index: int, key: str, prefix: str, valid) -> ScriptError:
     return chk.fail(table, index, key, f"{prefix}{key}",
-                    f"unknown key{_suggest(key, valid)} (valid keys: {', '.join(valid)})")
+                    f"unknown key{did_you_mean(key, valid)} (valid keys: {', '.join(valid)})")
 
 
 def load_script(source: str | Path | dict, *, registry: SurfaceRegistry | None = None,
@@ -136,14 +140,6 @@ def load_script(source: str | Path | dict, *, registry: SurfaceRegistry | None =
             m = re.search(r"line (\d+)", str(exc))
             line = f":{m.group(1)}" if m else ""
             raise ScriptError(f"{path}{line}: invalid TOML: {exc}") from None
-    return validate_script(data, path=path, text=text, registry=registry)
-
-
-def parse_script_text(text: str, path: str = "<script>", registry: SurfaceRegistry | None = None) -> Script:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScriptError(f"{path}: invalid TOML: {exc}") from None
     return validate_script(data, path=path, text=text, registry=registry)
 
 
@@ -223,7 +219,7 @@ def _check_problem(chk: _Checker, problem: dict, registry):
     for key in ("xlim", "ylim"):
         if key in problem:
             v = problem[key]
-            if not (isinstance(v, list) and len(v) == 2 and all(_is_num(x) and math.isfinite(x) for x in v) and v[0] < v[1]):
+            if not (isinstance(v, list) and len(v) == 2 and all(is_number(x) and math.isfinite(x) for x in v) and v[0] < v[1]):
                 raise chk.fail("problem", 0, key, f"problem.{key}", f"must be [low, high] with low < high, got {v!r}")
             lims[key] = tuple(float(x) for x in v)
     if "expr" in problem:
@@ -243,7 +239,7 @@ def _check_problem(chk: _Checker, problem: dict, registry):
         registry = SurfaceRegistry()
     if name not in registry:
         raise chk.fail("problem", 0, "surface", "problem.surface",
-                       f"unknown surface {name!r}{_suggest(name, registry.names())} (choose from {', '.join(registry.names())})")
+                       f"unknown surface {name!r}{did_you_mean(name, registry.names())} (choose from {', '.join(registry.names())})")
     return registry.get(name), registry
 
 
@@ -265,7 +261,7 @@ def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: 
     if opt is None:
         raise fail(None, f"missing key 'optimizer' (choose from {', '.join(OPTIMIZERS)})", prefix.rstrip("."))
     if not isinstance(opt, str) or opt not in OPTIMIZERS:
-        raise fail("optimizer", f"unknown optimizer {opt!r}{_suggest(opt, OPTIMIZERS)} (choose from {', '.join(OPTIMIZERS)})")
+        raise fail("optimizer", f"unknown optimizer {opt!r}{did_you_mean(opt, OPTIMIZERS)} (choose from {', '.join(OPTIMIZERS)})")
     spec = get_optimizer(opt)
     valid = list(LANE_KEYS) + spec.param_names()
     for key in table:
@@ -292,8 +288,8 @@ def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: 
         raise fail("batch", f"must be an integer in [1, 1000000], got {table['batch']!r}")
     if "coupling" in table and table["coupling"] not in COUPLINGS:
         c = table["coupling"]
-        raise fail("coupling", f"unknown coupling {c!r}{_suggest(c, COUPLINGS)} (choose from {', '.join(COUPLINGS)})")
-    if "noise" in table and (not _is_num(table["noise"]) or not 0 <= table["noise"] <= 1e6):
+        raise fail("coupling", f"unknown coupling {c!r}{did_you_mean(c, COUPLINGS)} (choose from {', '.join(COUPLINGS)})")
+    if "noise" in table and (not is_number(table["noise"]) or not 0 <= table["noise"] <= 1e6):
         raise fail("noise", f"must be a number in [0, 1e6], got {table['noise']!r}")
     if "schedule" in table:
         _check_schedule(fail, table["schedule"])
@@ -320,7 +316,7 @@ def _check_schedule(fail, schedule: Any) -> None:
     else:
         raise fail("schedule", f"must be a name or a table {{ name = ..., ... }}, got {schedule!r}")
     if name not in SCHEDULES:
-        raise fail("schedule", f"unknown schedule {name!r}{_suggest(name, SCHEDULES)} (choose from {', '.join(SCHEDULES)})")
+        raise fail("schedule", f"unknown schedule {name!r}{did_you_mean(name, SCHEDULES)} (choose from {', '.join(SCHEDULES)})")
     try:
         make_schedule(name, **params)
     except ValueError as exc:
@@ -333,7 +329,7 @@ def _without_key(exc: Exception, key: str) -> str:
 
 
 def _is_point(p: Any) -> bool:
-    return isinstance(p, list) and len(p) == 2 and all(_is_num(v) and math.isfinite(v) for v in p)
+    return isinstance(p, list) and len(p) == 2 and all(is_number(v) and math.isfinite(v) for v in p)
 
 
 def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of: dict[str, str],
@@ -364,7 +360,7 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
         if name is None:
             raise fail(None, f"'{action}' needs a 'lane' (one of: {', '.join(names)})", f"events[{i}].lane")
         if name not in names:
-            raise fail("lane", f"unknown lane {name!r}{_suggest(name, names)} (lanes at that point: {', '.join(names)})")
+            raise fail("lane", f"unknown lane {name!r}{did_you_mean(name, names)} (lanes at that point: {', '.join(names)})")
         return name
 
     if action == "set":
@@ -385,7 +381,7 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
     if action == "remove":
         name = ev["remove"]
         if name not in names:
-            raise fail("remove", f"unknown lane {name!r}{_suggest(name, names)} (lanes: {', '.join(names)})")
+            raise fail("remove", f"unknown lane {name!r}{did_you_mean(name, names)} (lanes: {', '.join(names)})")
         names.remove(name)
         return step, RemoveLane(name)
     if mlp and action in ("starts", "surface", "expr"):
@@ -404,7 +400,7 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
     for key in ("xlim", "ylim"):
         if key in ev:
             v = ev[key]
-            if not (isinstance(v, list) and len(v) == 2 and all(_is_num(x) for x in v) and v[0] < v[1]):
+            if not (isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v) and v[0] < v[1]):
                 raise fail(key, f"must be [low, high] with low < high, got {v!r}")
             lims[key] = (float(v[0]), float(v[1]))
     if action == "expr":
@@ -416,7 +412,7 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
     name = ev["surface"]
     registry = SurfaceRegistry()
     if not isinstance(name, str) or name not in registry:
-        raise fail("surface", f"unknown surface {name!r}{_suggest(name, registry.names())} "
+        raise fail("surface", f"unknown surface {name!r}{did_you_mean(name, registry.names())} "
                               f"(choose from {', '.join(registry.names())})")
     return step, SwitchSurface(surface=name)
 
@@ -429,14 +425,14 @@ def _check_settings(fail, settings: dict, optimizer: str) -> dict:
             raise fail("set", f"set.batch must be an integer in [1, 1000000], got {value!r}")
         if key == "coupling" and value not in COUPLINGS:
             raise fail("set", f"set.coupling: unknown coupling {value!r} (choose from {', '.join(COUPLINGS)})")
-        if key == "noise" and (not _is_num(value) or not 0 <= value <= 1e6):
+        if key == "noise" and (not is_number(value) or not 0 <= value <= 1e6):
             raise fail("set", f"set.noise must be a number in [0, 1e6], got {value!r}")
         if key == "schedule":
             _check_schedule(fail, value)
         if key not in ("batch", "coupling", "noise", "schedule"):
             if key not in spec.param_names():
                 valid = ["batch", "schedule", "coupling", "noise", *spec.param_names()]
-                raise fail("set", f"set.{key}: '{optimizer}' has no setting '{key}'{_suggest(key, valid)}"
+                raise fail("set", f"set.{key}: '{optimizer}' has no setting '{key}'{did_you_mean(key, valid)}"
                                   f" (valid: {', '.join(valid)})")
             try:
                 spec.param(key).validate(value)

@@ -9,14 +9,18 @@ identical numbers.
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 
 from sgdtui.engine.race import HessianInfo, Lane, LaneConfig, Race, hessian_info
-from sgdtui.engine.surfaces import DEFAULT_SURFACE, Surface, SurfaceRegistry, surface_from_expr
+from sgdtui.engine.surfaces import (
+    DEFAULT_SURFACE,
+    Surface,
+    SurfaceRegistry,
+    surface_from_expr,
+)
 
 LANE_FIELDS = ("batch", "schedule", "coupling", "noise")
 
@@ -104,8 +108,11 @@ def lane_config_from_table(table: dict[str, Any], name: str) -> LaneConfig:
 
 
 def split_schedule(schedule: Any) -> tuple[str, dict[str, Any]]:
+    """A schedule given as a name or as {name = ..., param = ...} -> (name, params)."""
     if isinstance(schedule, str):
         return schedule, {}
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("name"), str):
+        raise CommandError(f"schedule must be a name or {{name = ..., ...}}, got {schedule!r}")
     params = dict(schedule)
     return params.pop("name"), params
 
@@ -170,7 +177,6 @@ class Snapshot:
     clock: int
     surface: Surface
     lanes: tuple[LaneSnapshot, ...]
-    wall_time: float = field(default_factory=time.perf_counter)
 
     def lane(self, name: str) -> LaneSnapshot:
         for lane in self.lanes:

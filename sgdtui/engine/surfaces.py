@@ -16,7 +16,6 @@ given with ``--surfaces DIR``.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tomllib
@@ -27,6 +26,7 @@ from typing import Iterable
 
 import torch
 
+from sgdtui.engine.checks import did_you_mean
 from sgdtui.engine.expr import ExprError, compile_expr
 
 DTYPE = torch.float64
@@ -95,8 +95,6 @@ class Surface:
     def start_tensor(self) -> torch.Tensor:
         return torch.tensor(self.starts, dtype=DTYPE)
 
-    def summary(self) -> str:
-        return f"{self.name}: {self.description}"
 
 
 def _add_noise(grad: torch.Tensor, batch: int, noise: float, generator: torch.Generator) -> torch.Tensor:
@@ -269,9 +267,8 @@ def surface_from_dict(spec: dict, where: str, origin: str = "built-in") -> Surfa
     unknown = set(spec) - _SURFACE_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        hint = difflib.get_close_matches(key, sorted(_SURFACE_KEYS), n=1)
-        extra = f"; did you mean '{hint[0]}'?" if hint else f" (valid keys: {', '.join(sorted(_SURFACE_KEYS))})"
-        raise SurfaceError(f"{where}: unknown key '{key}'{extra}")
+        raise SurfaceError(f"{where}: unknown key '{key}'{did_you_mean(key, sorted(_SURFACE_KEYS))}"
+                           f" (valid keys: {', '.join(sorted(_SURFACE_KEYS))})")
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SurfaceError(f"{where}: key 'name' must be a non-empty string")
@@ -423,10 +420,8 @@ class SurfaceRegistry:
         try:
             return self._surfaces[name]
         except KeyError:
-            hint = difflib.get_close_matches(name, self.names(), n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else ""
             raise SurfaceError(
-                f"unknown surface {name!r}{extra} (choose from {', '.join(self.names())})"
+                f"unknown surface {name!r}{did_you_mean(name, self.names())} (choose from {', '.join(self.names())})"
             ) from None
 
 

@@ -11,15 +11,15 @@ staged too; ``flush()`` (called when a snapshot is taken) syncs them to the host
 
 from __future__ import annotations
 
-import difflib
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from sgdtui.engine.checks import did_you_mean
 from sgdtui.engine.datasets import DATASETS, make_dataset
 from sgdtui.engine.history import History
 from sgdtui.engine.race import LaneConfig, LaneRoster, LaneSteering, lane_seed
@@ -58,16 +58,14 @@ class MLPProblem:
             raise MLPProblemError("mlp: must be a table, e.g. mlp = { dataset = \"moons\" }")
         for key in table:
             if key not in MLP_KEYS:
-                hint = difflib.get_close_matches(key, MLP_KEYS, n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                raise MLPProblemError(f"mlp.{key}: unknown key{extra} (valid keys: {', '.join(MLP_KEYS)})")
+                raise MLPProblemError(
+                    f"mlp.{key}: unknown key{did_you_mean(key, MLP_KEYS)} (valid keys: {', '.join(MLP_KEYS)})")
         kw: dict[str, Any] = {}
         if "dataset" in table:
             name = table["dataset"]
             if name not in DATASETS:
-                hint = difflib.get_close_matches(str(name), list(DATASETS), n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                raise MLPProblemError(f"mlp.dataset: unknown dataset {name!r}{extra} (choose from {', '.join(DATASETS)})")
+                raise MLPProblemError(f"mlp.dataset: unknown dataset {name!r}{did_you_mean(name, DATASETS)}"
+                                      f" (choose from {', '.join(DATASETS)})")
             kw["dataset"] = name
         if "hidden" in table:
             h = table["hidden"]
@@ -244,7 +242,9 @@ class MLPRace(LaneRoster):
             started = clock()
             lrs = []
             for lane in self.lanes:
-                lr = 0.0 if lane.diverged_at is not None else lane.compute_lr()
+                # A diverged lane keeps stepping (its NaNs stay its own): marking it happens in
+                # flush(), and nothing that flush timing decides may feed back into the numbers.
+                lr = lane.compute_lr()
                 lane.effective_lr = lr
                 for group in lane.optimizer.param_groups:
                     group["lr"] = lr
@@ -346,7 +346,6 @@ class MLPSnapshot:
     grid_ylim: tuple[float, float]
     grid: np.ndarray | None  # (res, res, classes) probabilities, or (res,) regression fit
     device: str
-    wall_time: float = field(default_factory=time.perf_counter)
 
     def lane(self, name: str) -> MLPLaneSnapshot:
         for lane in self.lanes:
