@@ -25,7 +25,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +58,7 @@ def add_tui_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
     p.add_argument("--script", help="start from a script (lanes and all)")
     p.add_argument("--record", help="write the session's script to this file on exit")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0; a --script has its own)")
 
 
 def add_mlp_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,26 +91,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_threads()
-        if args.command == "replay":
-            return replay_command(args)
-        if args.command == "list":
-            return list_command(args)
+        if args.command in ("replay", "list"):
+            try:
+                return replay_command(args) if args.command == "replay" else list_command(args)
+            except ValueError as exc:  # ScriptError, SurfaceError, ...: bad input, found before any work
+                return _fail(_one_line(exc), EXIT_USAGE)
+        if getattr(args, "script", None) and args.seed is not None:
+            raise UsageError("--seed cannot be combined with --script: the script sets its own seed")
         from sgdtui.ui.launch import run_tui
 
         if args.command == "mlp":
             args.mode = "mlp"
-        return run_tui(args)
+        return run_tui(args)  # reports its own input errors (exit 2) before the app starts
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:  # ScriptError, SurfaceError, ExprError, ... raised before any work
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return EXIT_RUNTIME
     except Exception as exc:  # a runtime failure: still one line, but exit 1
-        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_RUNTIME
+        return _fail(f"{type(exc).__name__}: {_one_line(exc)}", EXIT_RUNTIME)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"sgdtui: error: {message}", file=sys.stderr)
+    return code
 
 
 def _one_line(exc: BaseException) -> str:
@@ -123,7 +126,7 @@ def replay_command(args) -> int:
     from sgdtui.engine.surfaces import SurfaceRegistry
 
     if args.steps is not None and args.steps < 0:
-        raise UsageError("sgdtui replay: --steps must be >= 0")
+        raise UsageError("--steps must be >= 0")
     registry = SurfaceRegistry(extra_dirs=args.surfaces)
     script = load_script(args.script, registry=registry)
     if args.steps is None and script.steps is None:
@@ -132,8 +135,7 @@ def replay_command(args) -> int:
     try:
         result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty())
     except ValueError as exc:  # a scripted event that the session rejected at its step
-        print(f"error: {args.script}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(f"{args.script}: {_one_line(exc)}", EXIT_USAGE)
     if not args.quiet:
         print_summary(result)
     return EXIT_OK

@@ -84,7 +84,7 @@ def check_one_line_error(err: str, path, keys, line) -> None:
     assert len(lines) == 1, err
     msg = lines[0]
     assert "Traceback" not in err
-    assert msg.startswith("error: ")
+    assert msg.startswith("sgdtui: error: ")
     assert str(path) in msg
     if line is not None:
         assert f"{path}:{line}:" in msg, msg
