@@ -397,3 +397,125 @@ def test_script_and_expr_start_sessions(tmp_path):
     again, _ = build_session(args(script=str(path)))
     assert again.surface.expr == "x**2 + 3*y**2" and [l.config.name for l in again.race.lanes] == [
         l.config.name for l in session.race.lanes]
+
+
+# --- review fixes: lane names, scripts, recording across mode switches, coupling cell ---------------
+
+
+async def test_two_quick_adds_of_one_optimizer_give_two_lanes_and_select_the_last():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = record_notifications(app)
+        app.add_lane("sgd")
+        app.add_lane("sgd")  # before any frame shows the first one
+        await settle(app, pilot)
+        names = [l.name for l in app.worker.latest.snapshot.lanes]
+        assert names[-2:] == ["sgd-2", "sgd-3"] and app.selected == "sgd-3"
+        assert not [m for m, sev in seen if sev == "error"]
+        script = app.worker.call(lambda s: s.to_toml()).result(5)
+        assert 'name = "sgd-2"' in script and 'name = "sgd-3"' in script  # the log holds resolved names
+
+
+async def test_weight_decay_keys_work_in_surface_mode():
+    assert not any("(MLP)" in b.description for b in BINDINGS if b.action.startswith("weight_decay"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d", "d")
+        await settle(app, pilot)
+        assert lane(app, "sgd").hyper["weight_decay"] == pytest.approx(1e-4 * KEY_FACTOR)
+        await pilot.press("D", "D", "D")
+        await settle(app, pilot)
+        assert lane(app, "sgd").hyper["weight_decay"] == 0.0
+
+
+def test_free_path_appends_a_counter_when_the_file_exists(tmp_path):
+    from sgdtui.ui.app import free_path
+
+    target = tmp_path / "run.toml"
+    assert free_path(target) == target
+    target.write_text("x")
+    assert free_path(target) == tmp_path / "run-2.toml"
+    (tmp_path / "run-2.toml").write_text("x")
+    assert free_path(target) == tmp_path / "run-3.toml"
+
+
+async def test_write_key_twice_in_one_second_keeps_both_scripts(tmp_path, monkeypatch):
+    import datetime as dt
+
+    import sgdtui.ui.app as app_module
+
+    class FrozenClock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2024, 5, 6, 7, 8, 9)
+
+    monkeypatch.setattr(app_module, "datetime", FrozenClock)
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("w", "full_stop", "w", "full_stop", "w")
+        await settle(app, pilot)
+    stem = "sgdtui-session-20240506-070809"
+    assert sorted(p.name for p in tmp_path.glob("*.toml")) == [f"{stem}-2.toml", f"{stem}-3.toml", f"{stem}.toml"]
+    for name, clock in ((f"{stem}.toml", 0), (f"{stem}-2.toml", 1), (f"{stem}-3.toml", 2)):
+        replay = Session.from_script(tmp_path / name)
+        replay.run()
+        assert replay.clock == clock
+
+
+async def test_mode_switch_while_recording_writes_the_outgoing_session(tmp_path):
+    record = tmp_path / "run.toml"
+    app = PlaygroundApp(*build_session(args(device="cpu")), live_rates=False, record_path=record,
+                        launch_args=args(device="cpu"))
+    async with app.run_test(size=SIZE) as pilot:
+        seen = record_notifications(app)
+        await pilot.press("plus", "full_stop", "full_stop", "full_stop")
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        assert app.mode == "mlp"
+        surface_file = tmp_path / "run.surface.toml"
+        assert any(str(surface_file) in m for m, _ in seen)
+        await pilot.press("full_stop")
+        await settle(app, pilot)
+        await pilot.press("m")  # back: the MLP session is kept as well
+        await settle(app, pilot)
+        assert app.mode == "surface"
+        await pilot.press("m")  # a second surface session gets its own file
+        await settle(app, pilot)
+        await pilot.press("q")
+    replay = Session.from_script(surface_file)
+    replay.run()
+    assert replay.mode == "surface" and replay.clock == 3
+    assert replay.race.lane("sgd").config.hyper["lr"] == pytest.approx(KEY_FACTOR)
+    mlp = Session.from_script(tmp_path / "run.mlp.toml")
+    mlp.run()
+    assert mlp.mode == "mlp" and mlp.clock == 1
+    assert Session.from_script(tmp_path / "run.surface-2.toml").mode == "surface"
+    assert Session.from_script(record).mode == "mlp"  # the session open at exit
+
+
+async def test_mode_switch_refuses_when_the_recorded_session_cannot_be_written(tmp_path):
+    record = tmp_path / "missing-dir" / "run.toml"
+    app = make_app(record_path=record, launch_args=args(device="cpu"))
+    async with app.run_test(size=SIZE) as pilot:
+        seen = record_notifications(app)
+        await pilot.press("full_stop", "m")
+        await settle(app, pilot)
+        assert app.mode == "surface" and app.worker.latest.snapshot.clock == 1
+        assert any("mode switch would drop the recorded session" in m and sev == "error" for m, sev in seen)
+        app.record_path = None  # let the app exit without another failed write
+
+
+async def test_momentum_coupling_reads_mu_zero_for_lanes_without_heavy_ball_momentum():
+    from sgdtui.ui.present import coupling_text
+
+    assert coupling_text("adam", OPTIMIZERS["adam"].defaults(), "momentum") == "momentum (μ=0)"
+    assert coupling_text("sgd", {**OPTIMIZERS["sgd"].defaults(), "momentum": 0.9}, "momentum") == "momentum"
+    assert coupling_text("adam", OPTIMIZERS["adam"].defaults(), "linear") == "linear"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("shift+tab", *["c"] * COUPLINGS.index("momentum"))  # adam
+        await settle(app, pilot)
+        assert lane(app, "adam").coupling == "momentum"
+        assert "momentum (μ=0)" in [str(cell) for cell in app.query_one("#lanes").get_row("adam")]

@@ -58,15 +58,22 @@ def record_notifications(app) -> list[str]:
     return seen
 
 
-def test_weight_decay_steps_up_from_zero_and_back_to_zero():
-    values = [0.0]
-    for _ in range(5):
-        values.append(steering.next_weight_decay(values[-1], 1))
-    assert values[1] == 1e-4 and math.isclose(values[5], 1e-3)
-    down = values[-1]
-    for _ in range(5):
-        down = steering.next_weight_decay(down, -1)
-    assert down == 0.0
+@pytest.mark.parametrize("mode", ["mlp", "surface"])
+def test_weight_decay_key_steps_up_from_zero_and_back_to_zero_in_both_modes(mode):
+    # The registry's own key step (HyperParam.nudge with first=1e-4), for every optimizer.
+    session, _ = build_session(mlp_args(mode=mode))
+    name = session.race.lanes[0].config.name
+    values = []
+    for direction in [1] * 5 + [-1] * 5:
+        session.apply(steering.nudge_weight_decay(name, direction)(session))
+        values.append(session.race.lane(name).config.hyper["weight_decay"])
+    assert values[0] == 1e-4 and math.isclose(values[1], 1e-4 * 10 ** 0.25) and math.isclose(values[4], 1e-3)
+    assert math.isclose(values[8], 1e-4) and values[9] == 0.0
+    session.apply(steering.nudge_weight_decay(name, -1)(session))  # already 0: stays 0
+    assert session.race.lane(name).config.hyper["weight_decay"] == 0.0
+
+
+def test_hidden_sizes_parse_and_bad_ones_name_the_flag():
     assert parse_hidden("16,8") == (16, 8)
     with pytest.raises(ValueError, match="--hidden"):
         parse_hidden("16,x")
@@ -268,16 +275,19 @@ def test_mlp_worker_publishes_at_its_own_rate_when_flat_out():
     assert worker.publish_period == pytest.approx(1.0 / MLP_PUBLISH_RATE)
     worker.start()
     try:
-        seqs = set()
+        first_seq, start = worker.latest.seq, time.monotonic()
         worker.set_running(True)
-        deadline = time.monotonic() + 0.8
-        while time.monotonic() < deadline:
-            seqs.add(worker.latest.seq)
+        # At least 0.8 s and two frames of a moving run; a loaded machine just takes longer (up to 10 s).
+        deadline = start + 10.0
+        while not (time.monotonic() - start >= 0.8 and worker.latest.snapshot.clock > 8
+                   and worker.latest.seq - first_seq >= 2):
+            assert time.monotonic() < deadline, "the MLP run made no progress in 10 s"
             time.sleep(0.005)
         worker.set_running(False)
         assert worker.wait_idle()
-        assert worker.latest.snapshot.clock > 8
-        assert 2 <= len(seqs) <= 0.8 * MLP_PUBLISH_RATE * 1.5 + 3
+        elapsed = time.monotonic() - start
+        # Throttled to MLP_PUBLISH_RATE (not the 25/s frame rate); load only makes frames rarer.
+        assert 2 <= worker.latest.seq - first_seq <= elapsed * MLP_PUBLISH_RATE * 1.5 + 3
     finally:
         worker.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -50,6 +51,18 @@ MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
 PAN_FRACTION = 0.1
 ZOOM_FACTOR = 1.25
 LEVEL_CACHE = 16
+RECORD_TIMEOUT = 10.0  # seconds a mode switch waits for the outgoing session's script
+
+
+def free_path(path: Path) -> Path:
+    """``path`` if no file is there, else the first free ``stem-2.suffix``, ``stem-3.suffix``, ..."""
+    path = Path(path)
+    k = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        k += 1
+    return candidate
 
 
 class PlaygroundApp(App):
@@ -84,6 +97,7 @@ class PlaygroundApp(App):
         self._levels: OrderedDict[tuple, list] = OrderedDict()
         self._levels_wanted: tuple | None = None
         self.written_scripts: list[Path] = []
+        self._added_lane: concurrent.futures.Future | None = None  # the latest `a`: selected once applied
         self.landscape_directions = DIRECTIONS[0]
         self.mlp: MLPPanes | None = None
 
@@ -156,6 +170,13 @@ class PlaygroundApp(App):
         self.running = frame.running
         names = [lane.name for lane in snap.lanes]
         self.colours.forget_missing(names)
+        added = self._added_lane
+        if added is not None and added.done():  # resolved before the frame showing the lane was published
+            self._added_lane = None
+            command = added.result()
+            if isinstance(command, AddLane) and command.lane.get("name") in names:
+                self.selected = self.worker.selected = command.lane["name"]
+                self.worker.call(lambda session: None)  # a snapshot with its read-outs, even when paused
         if self.selected not in names:
             self.selected = names[0] if names else None
         self.worker.selected = self.selected
@@ -268,8 +289,9 @@ class PlaygroundApp(App):
         index = names.index(self.selected) if self.selected in names else -direction
         self.selected = names[(index + direction) % len(names)]
         self.worker.selected = self.selected
-        if self.mode == "mlp":  # the decision boundary comes with the next snapshot: ask for one now
-            self.worker.call(lambda session: None)
+        # The Hessian read-out (surface) or decision boundary (MLP) of the lane comes with the next
+        # snapshot: ask for one now, so a paused run shows it too.
+        self.worker.call(lambda session: None)
         self._dirty = True
         self._tick()
 
@@ -277,15 +299,12 @@ class PlaygroundApp(App):
         self.push_screen(optimizer_picker(), self.add_lane)
 
     def add_lane(self, optimizer: str | None) -> None:
+        """Add a lane of ``optimizer``; the session names it when it applies the command (sgd, sgd-2,
+        ...), so quick presses never collide, and the lane is selected once a frame shows it."""
         if optimizer is None:
             return
-        taken = {lane.name for lane in self.worker.latest.snapshot.lanes}
-        name, k = optimizer, 2
-        while name in taken:
-            name, k = f"{optimizer}-{k}", k + 1
-        table = {"name": name, "optimizer": optimizer, **({"batch": MLP_BATCH} if self.mode == "mlp" else {})}
-        self.worker.submit(AddLane(table))
-        self.selected = name
+        table = {"optimizer": optimizer, **({"batch": MLP_BATCH} if self.mode == "mlp" else {})}
+        self._added_lane = self.worker.submit(AddLane(table))
 
     def action_remove_lane(self) -> None:
         if self.selected is None:
@@ -294,6 +313,7 @@ class PlaygroundApp(App):
         self.worker.submit(RemoveLane(self.selected))
         rest = [n for n in names if n != self.selected]
         self.selected = rest[min(names.index(self.selected), len(rest) - 1)] if rest and self.selected in names else None
+        self.worker.selected = self.selected  # read when the frame after the removal is snapshotted
 
     def action_reset(self) -> None:
         self.worker.submit(Reset())
@@ -368,19 +388,29 @@ class PlaygroundApp(App):
         main_screen.set_class(self.mode == "mlp", "mlp-mode")
         main_screen.set_class(self.mode == "mlp" and self.mlp.landscape is not None, "landscape")
 
-    def action_switch_mode(self) -> None:
-        """A new session in the other mode: its default race, paused; the current lanes are dropped."""
-        target = "surface" if self.mode == "mlp" else "mlp"
+    async def action_switch_mode(self) -> None:
+        """A new session in the other mode: its default race, paused; the current lanes are dropped.
+        While recording (--record), the outgoing session is written first, next to the record file."""
+        outgoing = self.mode
+        target = "surface" if outgoing == "mlp" else "mlp"
         try:
             session = (build_surface_session(self.registry, getattr(self.launch_args, "seed", 0) or 0)
                        if target == "surface" else build_mlp_session(self.launch_args))
         except ValueError as exc:
             self.notify(f"cannot switch to {target} mode: {exc}", severity="error")
             return
+        if self.record_path is not None:
+            record = self.record_path
+            path = free_path(record.with_name(f"{record.stem}.{outgoing}{record.suffix}"))  # run.surface.toml
+            if not await self._write(path, timeout=RECORD_TIMEOUT):
+                self.notify("mode switch would drop the recorded session: press w to save it, or run without"
+                            " --record", severity="error", timeout=8)
+                return
+            self.notify(f"recorded {outgoing} session written to {path}", timeout=5)
         old, self.worker = self.worker, self._new_worker(session, self.speed_index)
         old.stop(timeout=0.0)  # the old thread exits at its next step boundary; never wait for it here
         self.worker.start()
-        self.running, self.selected, self.colours = False, None, LaneColours()
+        self.running, self.selected, self.colours, self._added_lane = False, None, LaneColours(), None
         self._surface, self._frame_seq, self._dirty = None, -1, True
         self.mlp.forget()
         self._show_mode()
@@ -434,16 +464,20 @@ class PlaygroundApp(App):
         self._dirty = True
 
     async def action_write_script(self) -> None:
-        path = self.record_path or Path.cwd() / f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml"
+        # The record file is this session's own, rewritten on each press; a timestamped name never
+        # overwrites an earlier script (two presses in one second: ...-2.toml).
+        path = self.record_path or free_path(Path.cwd() / f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml")
         if await self._write(path):
             self.notify(f"session script written to {path}")
 
-    async def _write(self, path: Path) -> bool:
+    async def _write(self, path: Path, timeout: float | None = None) -> bool:
         try:
-            text = await asyncio.wrap_future(self.worker.call(lambda session: session.to_toml()))
+            future = asyncio.wrap_future(self.worker.call(lambda session: session.to_toml()))
+            text = await asyncio.wait_for(future, timeout)
             Path(path).write_text(text, encoding="utf-8")
         except Exception as exc:  # noqa: BLE001 - shown, never fatal
-            self.notify(f"cannot write {path}: {exc}", severity="error")
+            reason = "the session did not answer in time" if isinstance(exc, TimeoutError) else exc
+            self.notify(f"cannot write {path}: {reason}", severity="error")
             return False
         self.written_scripts.append(Path(path))
         return True

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.engine.session import LaneSnapshot, Snapshot
 from sgdtui.ui.widgets.contour import TrajectoryView
 from sgdtui.ui.widgets.loss import LossSeries
@@ -93,6 +94,15 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def coupling_text(optimizer: str, hyper: dict, coupling: str) -> str:
+    """The coupling cell: "momentum" reads "momentum (μ=0)" for a lane without heavy-ball momentum,
+    where η = (1-μ)·B·η₀ is just the linear rule."""
+    spec = OPTIMIZERS.get(optimizer)
+    if coupling == "momentum" and spec is not None and spec.momentum_of(hyper) == 0.0:
+        return "momentum (μ=0)"
+    return coupling
+
+
 def lane_loss_text(lane: LaneSnapshot) -> str:
     finite = lane.loss[np.isfinite(lane.loss)]
     return fmt(float(finite.min())) if finite.size else "inf"
@@ -118,6 +128,9 @@ def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, spee
         except KeyError:
             lane = None
         if lane is not None:
-            hessian = lane.hessian.describe() if lane.hessian is not None else "Hessian: n/a (diverged)"
+            if lane.hessian is not None:
+                hessian = lane.hessian.describe()
+            else:  # a newly selected lane's read-out comes with the next snapshot
+                hessian = "Hessian: n/a (diverged)" if not lane.alive.any() else "Hessian: …"
             parts.append(f"▶ {lane.name}: {hessian}")
     return " · ".join(parts)

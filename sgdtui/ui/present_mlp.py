@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgdtui.mlp.race import MLPLaneSnapshot, MLPSnapshot
-from sgdtui.ui.present import LaneColours, fmt
+from sgdtui.ui.present import LaneColours, coupling_text, fmt
 from sgdtui.ui.widgets.loss import LossSeries
 
 TRAIN_SMOOTHING = 20  # steps in the moving mean of the (noisy) minibatch loss
@@ -72,7 +72,7 @@ def lane_row(lane: MLPLaneSnapshot, grad_noise: float | None) -> list[str]:
     return [lane.optimizer, lr, beta, str(lane.batch), fmt(lane.weight_decay), fmt(last(train)),
             fmt(last(lane.val_loss)), fmt(last(lane.val_acc)), fmt(lane.weight_norm), norm_lr,
             fmt(lane.intrinsic_lr), fmt(grad_noise), fmt(lane.temperature), lane.status, lane.schedule,
-            lane.coupling]
+            coupling_text(lane.optimizer, lane.hyper, lane.coupling)]
 
 
 def problem_label(snapshot: MLPSnapshot) -> str:

@@ -85,27 +85,13 @@ def nudge_noise(lane: str, direction: int) -> Builder:
     return build
 
 
-FIRST_WEIGHT_DECAY = 1e-4  # the first press of d turns weight decay on at this λ
-WEIGHT_DECAY_FACTOR = 10.0 ** 0.25
-MAX_WEIGHT_DECAY = 1e3
-
-
-def next_weight_decay(weight_decay: float, direction: int) -> float:
-    """0 -> 1e-4 -> ×10^(1/4) ... up (at most 1e3); ÷10^(1/4) down, and below 1e-4 back to 0."""
-    if direction > 0:
-        if weight_decay <= 0:
-            return FIRST_WEIGHT_DECAY
-        return min(weight_decay * WEIGHT_DECAY_FACTOR, MAX_WEIGHT_DECAY)
-    if weight_decay <= FIRST_WEIGHT_DECAY * (1 + 1e-9):
-        return 0.0
-    return weight_decay / WEIGHT_DECAY_FACTOR
-
-
 def nudge_weight_decay(lane: str, direction: int) -> Builder:
-    """The lane's weight decay λ one key step up or down (see ``next_weight_decay``)."""
+    """The lane's weight decay λ one key step up or down (HyperParam.nudge: 0 -> 1e-4 -> ×10^(1/4)
+    ... and back down to 0). Every optimizer has one, in both modes."""
     def build(session: Session) -> SetLane:
         cfg = _config(session, lane)
-        if "weight_decay" not in cfg.hyper:
+        if "weight_decay" not in cfg.spec.param_names():
             raise CommandError(f"optimizer {cfg.optimizer!r} of lane {lane!r} has no weight decay")
-        return SetLane(lane, {"weight_decay": next_weight_decay(float(cfg.hyper["weight_decay"]), direction)})
+        value = cfg.spec.param("weight_decay").nudge(float(cfg.hyper["weight_decay"]), direction)
+        return SetLane(lane, {"weight_decay": value})
     return build

@@ -70,6 +70,14 @@ class _Call:
         self.future: concurrent.futures.Future = concurrent.futures.Future()
 
 
+class _Submitted:
+    """A command (or builder) and the future that receives the command as the session logged it."""
+
+    def __init__(self, item: Any):
+        self.item = item
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+
+
 class _Control:
     """Run state changes travel through the queue too, so they are ordered with commands."""
 
@@ -94,7 +102,8 @@ class SessionWorker:
             raise ValueError(f"publish_rate must be > 0, got {publish_rate!r}")
         self.publish_period = 1.0 / publish_rate
         self._seconds_per_step = 0.0  # flat out: the latest measured cost of one step
-        # Set by the App (a plain reference swap): the lane whose decision boundary MLP snapshots carry.
+        # Set by the App (a plain reference swap): the lane whose Hessian (surface mode) or decision
+        # boundary (MLP mode) snapshots carry; None: every lane's Hessian (surface mode).
         self.selected: str | None = None
         self.grad_noise_period = grad_noise_period  # None: never estimate gradient noise
         self._grad_noise_at = -float("inf")
@@ -129,9 +138,15 @@ class SessionWorker:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, item: Command | CommandBuilder) -> None:
-        """Apply a command (or build one from the session, then apply it) at the next step boundary."""
-        self._put(item)
+    def submit(self, item: Command | CommandBuilder) -> concurrent.futures.Future:
+        """Apply a command (or build one from the session, then apply it) at the next step boundary.
+
+        The future resolves, before the frame showing the change is published, to the command as
+        the session logged it (an added lane with the name it got), or None when it was rejected
+        (the error goes to ``errors``) or a builder returned None."""
+        submitted = _Submitted(item)
+        self._put(submitted)
+        return submitted.future
 
     def call(self, fn: Callable[[Session], Any]) -> concurrent.futures.Future:
         """Run ``fn(session)`` in the worker thread between steps; the future holds its result."""
@@ -230,20 +245,37 @@ class SessionWorker:
                 if item.speed != "keep":
                     self._steps_per_frame = item.speed
             elif isinstance(item, _Call):
+                if not item.future.set_running_or_notify_cancel():
+                    return  # the caller stopped waiting (a timeout): nothing to run
                 try:
                     item.future.set_result(item.fn(session))
                 except Exception as exc:  # noqa: BLE001 - the caller gets it through the future
                     item.future.set_exception(exc)
-            elif isinstance(item, Step):
-                self._advance(item.n)
+            elif isinstance(item, _Submitted):
+                applied = None
+                try:
+                    applied = self._apply(item.item)
+                finally:
+                    item.future.set_result(applied)
             else:
-                command = item(session) if callable(item) else item
-                if command is not None:
-                    session.apply(command)
+                self._apply(item)
         except CommandError as exc:
             self.errors.append(WorkerError(str(exc)))
         except Exception as exc:  # noqa: BLE001 - reported, the worker keeps serving
             self._report(exc)
+
+    def _apply(self, item: Command | CommandBuilder) -> Command | None:
+        """Apply a command, a builder's command or a Step; returns the command as logged."""
+        session = self._session
+        if isinstance(item, Step):
+            self._advance(item.n)
+            return item
+        command = item(session) if callable(item) else item
+        if command is None:
+            return None
+        before = len(session.log)
+        session.apply(command)
+        return session.log[-1][1] if len(session.log) > before else command
 
     def _report(self, exc: BaseException, prefix: str = "") -> None:
         self.errors.append(WorkerError(f"{prefix}{type(exc).__name__}: {exc}"))
@@ -314,7 +346,8 @@ class SessionWorker:
     def _snapshot(self):
         session = self._session
         if session.mode != "mlp":
-            return session.snapshot(self.snapshot_rows)
+            # The Hessian read-out (a double backward) only for the lane the status line shows.
+            return session.snapshot(self.snapshot_rows, selected=self.selected)
         now = time.perf_counter()
         noise = self.grad_noise_period is not None and now - self._grad_noise_at >= self.grad_noise_period
         if noise:

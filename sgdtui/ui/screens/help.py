@@ -15,10 +15,12 @@ HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
     ("batch", "minibatch size B: averaging B examples divides the gradient noise variance by B."),
     ("schedule", "lr(t) as a function of the step count: step, cosine, warm-up, cyclic, one-cycle, ..."),
     ("coupling", "how lr follows the batch: none (η fixed), linear (η = B·η₀), sqrt (η = √B·η₀),"
-                 " momentum (η = (1-μ)·B·η₀)."),
+                 " momentum (η = (1-μ)·B·η₀; shown \"momentum (μ=0)\" for a lane without heavy-ball"
+                 " momentum, where it equals linear)."),
     ("noise", "std of Gaussian gradient noise per example (divided by √B): makes any surface stochastic."),
     ("temp.", "temperature η/(B·(1-μ)): the noise level SGD samples at; what coupling rules hold fixed."),
-    ("λ", "MLP mode: weight decay, an L2 pull of every weight toward 0 (d: 0 -> 1e-4 -> ×10^¼ ..., D back)."),
+    ("λ", "weight decay, an L2 pull of every weight toward 0, any optimizer, both modes (d: 0 -> 1e-4 ->"
+          " ×10^¼ ..., D back); MLP mode shows it in the table."),
     ("λη", "MLP mode: intrinsic learning rate η·λ; with normalization it sets the equilibrium of ‖w‖."),
     ("η/‖w‖²", "MLP mode, normalized nets: the effective lr of each weight matrix feeding a norm layer."),
     ("E‖ĝ−g‖²", "MLP mode: gradient noise, squared distance of a minibatch gradient from the full one at the"
@@ -31,7 +33,8 @@ NOTES = (
     "Every change lands at the next step and is recorded: w writes the session as a replayable script.",
     "m switches between surface and MLP mode: it starts a new session with the other mode's default race"
     " (paused); the current lanes and their history are dropped, so press w first to keep them."
-    " --record writes the session open at exit.",
+    " With --record, m first writes the outgoing session next to the record file (run.surface.toml,"
+    " run.mlp.toml, ...); the session open at exit goes to the record file itself.",
     "MLP mode: decision boundary of the selected lane over the data (the fit for sine), train loss"
     " (20-step mean; the selected lane's val loss in white) and val accuracy. v computes the selected"
     " lane's loss slice through its weights, V switches random/pca directions. Surface keys (1-9, S, e,"

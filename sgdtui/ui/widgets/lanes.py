@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from sgdtui.engine.session import Snapshot
-from sgdtui.ui.present import LaneColours, fmt, lane_grad_text, lane_loss_text
+from sgdtui.ui.present import LaneColours, coupling_text, fmt, lane_grad_text, lane_loss_text
 
 # Read-outs come before the slower-changing settings so an 80-column terminal still shows them.
 COLUMNS = ("lane", "optimizer", "lr (eff.)", "β", "batch", "loss", "|g|", "status", "schedule",
@@ -103,7 +103,8 @@ class LanesTable(DataTable):
             self.add_row(
                 Text(lane.name, style=f"bold {colours.rich(lane.name)}"), lane.optimizer, lr, beta,
                 str(lane.batch), lane_loss_text(lane), lane_grad_text(lane), lane.status, lane.schedule,
-                lane.coupling, fmt(lane.noise), fmt(lane.temperature), key=lane.name,
+                coupling_text(lane.optimizer, lane.hyper, lane.coupling),
+                fmt(lane.noise), fmt(lane.temperature), key=lane.name,
             )
         if snapshot.lanes:
             self.move_cursor(row=selected_row, animate=False)
