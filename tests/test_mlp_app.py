@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sgdtui.engine.optimizers import KEY_FACTOR
-from sgdtui.engine.schedules import COUPLINGS, SCHEDULE_CYCLE
+from sgdtui.engine.schedules import COUPLINGS
 from sgdtui.engine.session import Session, Step
 from sgdtui.ui import steering
 from sgdtui.ui.app import PlaygroundApp
@@ -324,7 +324,6 @@ async def test_running_panes_redraw_at_their_rates_and_table_cells_update_in_pla
 
 
 async def test_braille_lines_match_the_text_render():
-    from rich.console import Console
     from textual.visual import Visual, visualize
 
     app = make_app()
