@@ -93,6 +93,24 @@ class LaneConfig:
         return cfg
 
 
+@dataclass(frozen=True)
+class LaneReadout:
+    """What a lanes table shows of any lane (surface or MLP): its steering state now."""
+
+    name: str
+    optimizer: str
+    hyper: dict[str, Any]
+    base_lr: float
+    effective_lr: float  # after schedule and coupling
+    decay_name: str | None
+    decay: float | None
+    batch: int
+    schedule: str  # a short label
+    coupling: str
+    temperature: float
+    t: int
+
+
 class LaneSteering:
     """What a lane's keys and events change, shared by surface lanes and MLP lanes: the
     hyperparameters (written into the optimizer's param groups, torch's way), the schedule, the
@@ -132,6 +150,16 @@ class LaneSteering:
         if "schedule" in changes or "schedule_params" in changes:
             self.start_schedule()
         self.effective_lr = self.compute_lr()
+
+    def readout(self) -> dict[str, Any]:
+        """The LaneReadout fields of this lane (a snapshot adds its own)."""
+        cfg = self.config
+        return dict(
+            name=cfg.name, optimizer=cfg.optimizer, hyper=dict(cfg.hyper), base_lr=float(cfg.hyper["lr"]),
+            effective_lr=float(self.effective_lr), decay_name=self.spec.decay_param,
+            decay=self.spec.decay_value(cfg.hyper), batch=cfg.batch, schedule=self.schedule.label(),
+            coupling=cfg.coupling, temperature=self.temperature, t=self.t,
+        )
 
     @property
     def temperature(self) -> float:

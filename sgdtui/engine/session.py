@@ -14,7 +14,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from sgdtui.engine.race import HessianInfo, Lane, LaneConfig, Race, hessian_info
+from sgdtui.engine.race import HessianInfo, Lane, LaneConfig, LaneReadout, Race, hessian_info
 from sgdtui.engine.surfaces import (
     DEFAULT_SURFACE,
     Surface,
@@ -142,20 +142,8 @@ def lane_table(config: LaneConfig) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class LaneSnapshot:
-    name: str
-    optimizer: str
-    hyper: dict[str, Any]
-    base_lr: float
-    effective_lr: float
-    decay_name: str | None
-    decay: float | None
-    batch: int
-    schedule: str  # a short label
-    coupling: str
+class LaneSnapshot(LaneReadout):
     noise: float
-    temperature: float
-    t: int
     steps: np.ndarray  # (T,) step index of each history row
     positions: np.ndarray  # (T, N, 2)
     losses: np.ndarray  # (T, N)
@@ -361,11 +349,7 @@ class Session:
                 except RuntimeError:
                     info = None
             lanes.append(LaneSnapshot(
-                name=cfg.name, optimizer=cfg.optimizer, hyper=copy.deepcopy(cfg.hyper),
-                base_lr=float(cfg.hyper["lr"]), effective_lr=float(lane.effective_lr),
-                decay_name=lane.spec.decay_param, decay=lane.spec.decay_value(cfg.hyper),
-                batch=cfg.batch, schedule=lane.schedule.label(), coupling=cfg.coupling, noise=cfg.noise,
-                temperature=lane.temperature, t=lane.t, steps=hist["step"], positions=hist["pos"],
+                **lane.readout(), noise=cfg.noise, steps=hist["step"], positions=hist["pos"],
                 losses=hist["loss"], lrs=hist["lr"], current=lane.positions, loss=lane.loss,
                 grad_norm=lane.grad_norm, alive=alive,
                 diverged_at=tuple(None if d < 0 else int(d) for d in lane.diverged_at),

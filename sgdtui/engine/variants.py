@@ -93,6 +93,17 @@ def _new_step_counter() -> Tensor:
     return torch.tensor(0.0, dtype=torch.float64)
 
 
+def _update_moments(state: dict, p: Tensor, grad: Tensor, beta1: float, beta2: float) -> tuple[Tensor, Tensor]:
+    """The EMAs m = b1 m + (1-b1) g and s = b2 s + (1-b2) g^2 from m0 = s0 = 0, in place."""
+    if len(state) == 0:
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    m, s = state["exp_avg"], state["exp_avg_sq"]
+    m.mul_(beta1).add_(grad, alpha=1.0 - beta1)
+    s.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+    return m, s
+
+
 def _run_closure(closure: Callable[[], Any] | None) -> Any:
     if closure is None:
         return None
@@ -216,13 +227,7 @@ class AdamNoBias(Optimizer):
                 if p.grad is None:
                     continue
                 grad = _coupled_grad("AdamNoBias", p, wd)
-                state = self.state[p]
-                if len(state) == 0:
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                m, s = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(beta1).add_(grad, alpha=1.0 - beta1)
-                s.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+                m, s = _update_moments(self.state[p], p, grad, beta1, beta2)
                 p.addcdiv_(m, s.add(eps).sqrt_(), value=-lr)
         return loss
 
@@ -272,13 +277,7 @@ class AdamCentered(Optimizer):
                 if p.grad is None:
                     continue
                 grad = _coupled_grad("AdamCentered", p, wd)
-                state = self.state[p]
-                if len(state) == 0:
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                m, s = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(beta1).add_(grad, alpha=1.0 - beta1)
-                s.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+                m, s = _update_moments(self.state[p], p, grad, beta1, beta2)
                 # Separate multiply and subtract (no fused addcmul): s - m^2 cancels, and a fused
                 # op would expose g^2's rounding error as a spurious variance (then / sqrt(eps)).
                 variance = s.sub(m * m).clamp_(min=0.0)

@@ -22,7 +22,7 @@ import torch
 from sgdtui.engine.checks import did_you_mean
 from sgdtui.engine.datasets import DATASETS, make_dataset
 from sgdtui.engine.history import History
-from sgdtui.engine.race import LaneConfig, LaneRoster, LaneSteering, lane_seed
+from sgdtui.engine.race import LaneConfig, LaneReadout, LaneRoster, LaneSteering, lane_seed
 from sgdtui.mlp.model import LaneSetup, MLPConfig, MLPTrainer, resolve_device
 
 STAGE = 256
@@ -303,20 +303,8 @@ class MLPRace(LaneRoster):
 
 
 @dataclass(frozen=True)
-class MLPLaneSnapshot:
-    name: str
-    optimizer: str
-    hyper: dict[str, Any]
-    base_lr: float
-    effective_lr: float
-    decay_name: str | None
-    decay: float | None
-    batch: int
-    schedule: str
-    coupling: str
+class MLPLaneSnapshot(LaneReadout):
     weight_decay: float
-    temperature: float
-    t: int
     steps: np.ndarray  # (T,) per-step train-loss history
     train_loss: np.ndarray  # (T,)
     lrs: np.ndarray  # (T,)
@@ -369,15 +357,11 @@ def mlp_snapshot(race: MLPRace, version: int, clock: int, *, selected: str | Non
     metrics = race.trainer.metrics(gradient_noise=gradient_noise)
     lanes = []
     for i, lane in enumerate(race.lanes):
-        cfg = lane.config
         hist = lane.history.snapshot(max_rows)
         ev = lane.evals.snapshot(max_rows)
         eff = metrics["effective_lr"][i]
         lanes.append(MLPLaneSnapshot(
-            name=cfg.name, optimizer=cfg.optimizer, hyper=dict(cfg.hyper), base_lr=float(cfg.hyper["lr"]),
-            effective_lr=float(lane.effective_lr), decay_name=lane.spec.decay_param,
-            decay=lane.spec.decay_value(cfg.hyper), batch=cfg.batch, schedule=lane.schedule.label(),
-            coupling=cfg.coupling, weight_decay=lane.weight_decay, temperature=lane.temperature, t=lane.t,
+            **lane.readout(), weight_decay=lane.weight_decay,
             steps=hist["step"], train_loss=hist["train_loss"], lrs=hist["lr"], eval_steps=ev["step"],
             val_loss=ev["val_loss"], val_acc=ev["val_acc"], weight_norm=float(metrics["weight_norm"][i]),
             # eta/||W||^2 with the lane's effective lr (the trainer's figure uses the group lr)
