@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import operator
 import sys
 import time
 from pathlib import Path
@@ -52,10 +53,10 @@ async def measure_app(n_lanes: int, device: str, seconds: float) -> tuple[float,
     app = PlaygroundApp(make_session(n_lanes, device), speed_index=SPEED_LEVELS.index(None), start_running=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(1.0)  # warm-up: first frames, allocator, caches
-        clock0 = app.worker.call(lambda session: session.clock).result(timeout=30)
+        clock0 = app.worker.call(operator.attrgetter("clock")).result(timeout=30)
         frames0, t0 = app.frames_rendered, time.perf_counter()
         await pilot.pause(seconds)
-        clock1 = app.worker.call(lambda session: session.clock).result(timeout=30)
+        clock1 = app.worker.call(operator.attrgetter("clock")).result(timeout=30)
         frames1, t1 = app.frames_rendered, time.perf_counter()
         app.worker.set_running(False)
     elapsed = t1 - t0

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import math
 
+import operator
+
 import numpy as np
 import pytest
 
@@ -202,7 +204,7 @@ async def test_record_then_replay_reproduces_the_mlp_run(tmp_path):
         await pilot.press("tab", "tab", "c", "D", "x")
         app.worker.submit(Step(20))
         await settle(app, pilot)
-        live = app.worker.call(lambda session: session.trajectories()).result(timeout=10)
+        live = app.worker.call(operator.methodcaller("trajectories")).result(timeout=10)
     assert path.exists() and "mlp" in path.read_text()
     replay = Session.from_script(path)
     replay.run()

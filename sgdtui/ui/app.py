@@ -2,7 +2,9 @@
 
 Key press -> action -> Command (or command builder) -> SessionWorker queue -> applied by the
 worker thread at a step boundary. A timer polls ``worker.latest`` at the frame rate and
-renders it. Nothing here blocks: level lines are traced in a Textual thread worker.
+renders it. Nothing here blocks: level lines are traced in a Textual thread worker. MLP sessions
+step in a separate process (``ProcessSessionWorker``, same interface), so training does not share
+the GIL with rendering; what the App sends there must pickle (partials of module-level functions).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import functools
+import operator
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -19,8 +23,8 @@ from typing import Iterable
 import numpy as np
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
-from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -36,22 +40,37 @@ from sgdtui.ui.launch import MLP_BATCH, build_mlp_session, build_surface_session
 from sgdtui.ui.mlp_panes import MLPPanes
 from sgdtui.ui.present import LaneColours, loss_series, status_text, trajectory_views
 from sgdtui.ui.present_mlp import mlp_status_text
+from sgdtui.ui.process_worker import ProcessSessionWorker
 from sgdtui.ui.screens.expression import ExpressionScreen
 from sgdtui.ui.screens.help import HelpScreen
 from sgdtui.ui.screens.pickers import optimizer_picker, surface_picker
 from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
 from sgdtui.ui.widgets.contour import ContourPlot
-from sgdtui.ui.widgets.loss import LossPlot
 from sgdtui.ui.widgets.lanes import LanesTable
+from sgdtui.ui.widgets.loss import LossPlot
 from sgdtui.ui.widgets.status import StatusLine
-from sgdtui.ui.worker import (DEFAULT_SPEED, FRAME_RATE, GRAD_NOISE_PERIOD, SPEED_LEVELS, Frame, SessionWorker,
-                              speed_label)
+from sgdtui.ui.worker import (
+    DEFAULT_SPEED,
+    FRAME_RATE,
+    GRAD_NOISE_PERIOD,
+    SPEED_LEVELS,
+    Frame,
+    SessionWorker,
+    built_by,
+    no_change,
+    speed_label,
+)
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
 PAN_FRACTION = 0.1
 ZOOM_FACTOR = 1.25
 LEVEL_CACHE = 16
 RECORD_TIMEOUT = 10.0  # seconds a mode switch waits for the outgoing session's script
+# Which worker steps the session: "auto" (MLP mode in a separate process, so training does not share
+# the GIL with rendering; surface mode in a thread, cheap and with frequent snapshots), "thread" or
+# "process" (every session).
+WORKER_KINDS = ("auto", "thread", "process")
+WORKER_KIND = "auto"
 
 
 def free_path(path: Path) -> Path:
@@ -73,8 +92,12 @@ class PlaygroundApp(App):
     def __init__(self, session: Session, registry: SurfaceRegistry | None = None, *,
                  record_path: str | Path | None = None, speed_index: int = DEFAULT_SPEED,
                  start_running: bool = False, live_rates: bool = True, frame_rate: float = FRAME_RATE,
-                 launch_args: argparse.Namespace | None = None, grad_noise_period: float | None = GRAD_NOISE_PERIOD):
+                 launch_args: argparse.Namespace | None = None, grad_noise_period: float | None = GRAD_NOISE_PERIOD,
+                 worker_kind: str | None = None):
         super().__init__()
+        self.worker_kind = WORKER_KIND if worker_kind is None else worker_kind
+        if self.worker_kind not in WORKER_KINDS:
+            raise ValueError(f"worker_kind must be one of {', '.join(WORKER_KINDS)}, got {self.worker_kind!r}")
         self.registry = registry if registry is not None else (session.registry or SurfaceRegistry())
         self.record_path = Path(record_path) if record_path else None
         self.launch_args = launch_args if launch_args is not None else argparse.Namespace()
@@ -101,9 +124,11 @@ class PlaygroundApp(App):
         self.landscape_directions = DIRECTIONS[0]
         self.mlp: MLPPanes | None = None
 
-    def _new_worker(self, session: Session, speed_index: int) -> SessionWorker:
-        return SessionWorker(session, frame_rate=self.frame_rate, speed_index=speed_index,
-                             grad_noise_period=self.grad_noise_period)
+    def _new_worker(self, session: Session, speed_index: int) -> SessionWorker | ProcessSessionWorker:
+        in_process = self.worker_kind == "process" or (self.worker_kind == "auto" and session.mode == "mlp")
+        kind = ProcessSessionWorker if in_process else SessionWorker
+        return kind(session, frame_rate=self.frame_rate, speed_index=speed_index,
+                    grad_noise_period=self.grad_noise_period)
 
     @property
     def mode(self) -> str:
@@ -176,7 +201,7 @@ class PlaygroundApp(App):
             command = added.result()
             if isinstance(command, AddLane) and command.lane.get("name") in names:
                 self.selected = self.worker.selected = command.lane["name"]
-                self.worker.call(lambda session: None)  # a snapshot with its read-outs, even when paused
+                self.worker.call(no_change)  # a snapshot with its read-outs, even when paused
         if self.selected not in names:
             self.selected = names[0] if names else None
         self.worker.selected = self.selected
@@ -245,11 +270,14 @@ class PlaygroundApp(App):
             return False
         return True
 
-    def _steer(self, make) -> None:
+    def _steer(self, factory, *args) -> None:
+        """Submit ``factory(selected lane, *args)``, a steering builder; sent as a partial of module-level
+        functions so it pickles (the MLP session steps in another process)."""
         if self.selected is None:
             self.notify("no lane selected: press a to add one", severity="warning")
             return
-        self.worker.submit(make(self.selected))
+        factory = functools.partial(factory, direction=args[0]) if args else factory
+        self.worker.submit(functools.partial(built_by, factory, self.selected))
 
     def action_toggle_run(self) -> None:
         self.running = not self.running
@@ -260,13 +288,13 @@ class PlaygroundApp(App):
         self.worker.step_once()
 
     def action_lr(self, direction: int) -> None:
-        self._steer(lambda lane: steering.nudge_lr(lane, direction))
+        self._steer(steering.nudge_lr, direction)
 
     def action_beta(self, direction: int) -> None:
-        self._steer(lambda lane: steering.nudge_decay(lane, direction))
+        self._steer(steering.nudge_decay, direction)
 
     def action_batch(self, direction: int) -> None:
-        self._steer(lambda lane: steering.scale_batch(lane, direction))
+        self._steer(steering.scale_batch, direction)
 
     def action_schedule(self) -> None:
         self._steer(steering.cycle_schedule)
@@ -275,12 +303,12 @@ class PlaygroundApp(App):
         self._steer(steering.cycle_coupling)
 
     def action_weight_decay(self, direction: int) -> None:
-        self._steer(lambda lane: steering.nudge_weight_decay(lane, direction))
+        self._steer(steering.nudge_weight_decay, direction)
 
     def action_noise(self, direction: int) -> None:
         if self._surface_only("gradient noise n/N"):
             return
-        self._steer(lambda lane: steering.nudge_noise(lane, direction))
+        self._steer(steering.nudge_noise, direction)
 
     def action_select(self, direction: int) -> None:
         names = [lane.name for lane in self.worker.latest.snapshot.lanes]
@@ -291,7 +319,7 @@ class PlaygroundApp(App):
         self.worker.selected = self.selected
         # The Hessian read-out (surface) or decision boundary (MLP) of the lane comes with the next
         # snapshot: ask for one now, so a paused run shows it too.
-        self.worker.call(lambda session: None)
+        self.worker.call(no_change)
         self._dirty = True
         self._tick()
 
@@ -434,7 +462,7 @@ class PlaygroundApp(App):
             self.notify("no lane selected: press a to add one", severity="warning")
             return
         lane, directions, worker = self.selected, self.landscape_directions, self.worker
-        future = worker.call(lambda session: compute_slice(session, lane, directions))
+        future = worker.call(functools.partial(compute_slice, lane=lane, directions=directions))
 
         async def wait() -> tuple:
             return worker, await asyncio.wrap_future(future)
@@ -472,7 +500,7 @@ class PlaygroundApp(App):
 
     async def _write(self, path: Path, timeout: float | None = None) -> bool:
         try:
-            future = asyncio.wrap_future(self.worker.call(lambda session: session.to_toml()))
+            future = asyncio.wrap_future(self.worker.call(operator.methodcaller("to_toml")))
             text = await asyncio.wait_for(future, timeout)
             Path(path).write_text(text, encoding="utf-8")
         except Exception as exc:  # noqa: BLE001 - shown, never fatal

@@ -41,6 +41,17 @@ CHUNK_SECONDS = 0.02
 CommandBuilder = Callable[[Session], Union[Command, None]]
 
 
+def no_change(session: Session) -> None:
+    """A call that does nothing: the worker publishes a fresh snapshot after it (even when paused)."""
+
+
+def built_by(factory: Callable[..., CommandBuilder], lane: str, session: Session) -> Command | None:
+    """``factory(lane)(session)``: a builder that pickles when ``factory`` does (module-level functions
+    or partials of them), so it can cross to a session process; use ``functools.partial(built_by,
+    factory, lane)``."""
+    return factory(lane)(session)
+
+
 def speed_label(level: int | None) -> str:
     return "max" if level is None else f"{level}/frame"
 

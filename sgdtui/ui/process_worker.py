@@ -1,0 +1,414 @@
+"""The session worker in a separate process, so training steps and Textual's rendering do not
+share one GIL (MLP mode: the App's frames would otherwise cost the training thread a third of its
+speed).
+
+``ProcessSessionWorker`` has the public interface of ``SessionWorker``. The child process
+(multiprocessing "spawn") rebuilds the Session from the parent's script (a Session is a pure
+function of its script, so it steps to identical numbers), runs an ordinary ``SessionWorker``
+thread, and forwards: requests arrive on a Pipe; every newly published Frame, every error and each
+future's result go back. The parent keeps ``latest`` current from a receiver thread.
+
+What crosses the Pipe is pickled: commands, builders and ``call`` functions should be module-level
+functions or ``functools.partial``s of them; a plain lambda or closure is shipped as its code
+object with the globals and cell values it uses (see ``dumps_callable``). The child's stderr goes
+to /dev/null (it shares the terminal the TUI draws on); its exceptions arrive as ``WorkerError``s.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import itertools
+import multiprocessing
+import os
+import pickle
+import sys
+import threading
+from dataclasses import replace
+from typing import Any, Callable
+
+from sgdtui.engine.session import Command, Session
+from sgdtui.ui.worker import (
+    DEFAULT_SPEED,
+    FRAME_RATE,
+    GRAD_NOISE_PERIOD,
+    CommandBuilder,
+    Frame,
+    SessionWorker,
+    WorkerError,
+)
+
+HISTORY_CAPACITY = 4096
+CHILD_POLL_SECONDS = 0.01  # how often the child looks for a newly published frame
+START_TIMEOUT = 60.0  # seconds a request may wait for the child to come up (torch import, session build)
+
+
+class SessionProcessError(RuntimeError):
+    """The session process is gone (stopped, crashed or never started)."""
+
+
+# --- shipping callables -----------------------------------------------------------------------
+
+
+def dumps_callable(item: Any) -> bytes:
+    """Pickle a command, builder or function for the session process. Builders and calls must be
+    module-level functions (or functools.partial / operator.attrgetter / methodcaller of them):
+    raises TypeError naming the item when it cannot be sent (a lambda, a closure)."""
+    try:
+        return pickle.dumps(item)
+    except Exception as exc:  # noqa: BLE001 - pickle raises several types for the same problem
+        raise TypeError(f"cannot send {item!r} to the session process ({exc}); "
+                        "use a module-level function or functools.partial") from None
+
+
+# --- the child ------------------------------------------------------------------------------
+
+
+def rebuild_session(script: dict, pending: list, steps: int | None, history_capacity: int | None) -> Session:
+    """The session a script dict describes, stepped to its clock; ``pending`` events still to come."""
+    from sgdtui.engine.script import validate_script
+
+    parsed = validate_script(script, path="<session>", text="", registry=None)
+    session = Session.from_script(parsed, history_capacity=history_capacity)
+    session.run(script.get("steps", 0))  # replays the logged events up to the parent's clock
+    session.pending = list(pending)
+    session.steps = steps
+    return session
+
+
+def _safe_result(value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    if error is None:
+        try:
+            pickle.dumps(value)
+            return True, value
+        except Exception as exc:  # noqa: BLE001
+            error = exc
+    try:
+        pickle.dumps(error)
+        return False, error
+    except Exception:  # noqa: BLE001
+        return False, RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _child_main(conn, script: dict, pending: list, steps: int | None, history_capacity: int | None,
+                options: dict) -> None:
+    # The TUI owns the terminal: nothing of the child may write to it.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    send_lock = threading.Lock()
+
+    def send(message: tuple) -> None:
+        with send_lock:
+            try:
+                conn.send(message)
+            except (OSError, EOFError):
+                pass  # the parent is gone; the receive loop ends next
+            except Exception as exc:  # noqa: BLE001 - an unpicklable frame, say
+                conn.send(("errors", [WorkerError(f"session process: {type(exc).__name__}: {exc}")]))
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)  # tiny tensors: a thread pool would only spin
+        inner = SessionWorker(rebuild_session(script, pending, steps, history_capacity), **options)
+    except Exception as exc:  # noqa: BLE001
+        send(("fatal", f"session process failed to start: {type(exc).__name__}: {exc}"))
+        conn.close()
+        return
+    inner.start()
+    stop = threading.Event()
+    sent: list[Frame | None] = [None]
+
+    flush_lock = threading.Lock()
+
+    def flush() -> None:
+        """Send a newly published frame (first) and any errors."""
+        with flush_lock:
+            frame = inner.latest
+            if frame is not sent[0]:
+                sent[0] = frame
+                send(("frame", frame))
+            errors = inner.take_errors()
+            if errors:
+                send(("errors", errors))
+
+    def publisher() -> None:
+        while not stop.is_set():
+            flush()
+            stop.wait(CHILD_POLL_SECONDS)
+
+    def reply(request_id: int):
+        def done(future: concurrent.futures.Future) -> None:
+            error = future.exception()
+            ok, value = _safe_result(None if error else future.result(), error)
+            send(("result", request_id, ok, value))
+        return done
+
+    thread = threading.Thread(target=publisher, name="sgdtui-frames", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break  # the parent is gone: never outlive it
+            kind = message[0]
+            if kind == "stop":
+                break
+            try:
+                if kind in ("submit", "call"):
+                    _, request_id, payload = message
+                    try:
+                        item = pickle.loads(payload)
+                    except Exception as exc:  # noqa: BLE001
+                        send(("result", request_id, *_safe_result(None, exc)))
+                        continue
+                    future = inner.submit(item) if kind == "submit" else inner.call(item)
+                    future.add_done_callback(reply(request_id))
+                elif kind == "running":
+                    inner.set_running(message[1])
+                elif kind == "speed":
+                    inner.set_speed(message[1])
+                elif kind == "step_once":
+                    inner.step_once()
+                elif kind == "selected":
+                    inner.selected = message[1]
+                elif kind == "wait_idle":
+                    _, request_id, timeout = message
+                    ok = inner.wait_idle(timeout)
+                    flush()
+                    send(("idle", request_id, ok))
+            except Exception as exc:  # noqa: BLE001 - reported, the child keeps serving
+                send(("errors", [WorkerError(f"session process: {type(exc).__name__}: {exc}")]))
+    finally:
+        stop.set()
+        inner.stop()
+        send(("stopped",))
+        conn.close()
+
+
+# --- the parent -------------------------------------------------------------------------------
+
+
+class ProcessSessionWorker:
+    """``SessionWorker``'s interface over a child process that owns the session."""
+
+    def __init__(self, session: Session, *, frame_rate: float = FRAME_RATE, speed_index: int = DEFAULT_SPEED,
+                 snapshot_rows: int = 2000, grad_noise_period: float | None = GRAD_NOISE_PERIOD,
+                 publish_rate: float | None = None):
+        options = {"frame_rate": frame_rate, "speed_index": speed_index, "snapshot_rows": snapshot_rows,
+                   "grad_noise_period": grad_noise_period, "publish_rate": publish_rate}
+        # A local worker that never starts: validates the options and takes the first frame, so the
+        # App has something to draw while the child imports torch and rebuilds the session.
+        local = SessionWorker(session, **options)
+        self.mode = local.mode
+        self.publish_period, self.frame_period = local.publish_period, local.frame_period
+        self.grad_noise_period, self.snapshot_rows = grad_noise_period, snapshot_rows
+        self._seq = local.latest.seq
+        self.latest: Frame = local.latest
+        self.errors: collections.deque[WorkerError] = collections.deque()
+        self._selected: str | None = None
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe()
+        race = session.race
+        self.process = context.Process(
+            target=_child_main, name="sgdtui-session",
+            args=(child_conn, session.to_script(), list(session.pending), session.steps,
+                  getattr(race, "history_capacity", HISTORY_CAPACITY), options),
+            daemon=True)
+        self._child_conn = child_conn
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._futures: dict[int, concurrent.futures.Future] = {}
+        self._idle_waits: dict[int, list] = {}
+        self._futures_lock = threading.Lock()
+        self._started = self._stopping = self._closed = self._child_ready = False
+        self._reaper: threading.Thread | None = None
+        self._receiver = threading.Thread(target=self._receive, name="sgdtui-session-receiver", daemon=True)
+
+    # --- the App's side ----------------------------------------------------------------------
+    def start(self) -> None:
+        # Textual replaces sys.stderr with a capture whose fileno() is -1; multiprocessing hands that
+        # fd to its resource tracker when it first starts one: give it the real stderr meanwhile.
+        stderr = sys.stderr
+        try:
+            if stderr is not sys.__stderr__ and sys.__stderr__ is not None:
+                sys.stderr = sys.__stderr__
+            self.process.start()
+        finally:
+            sys.stderr = stderr
+        self._child_conn.close()  # the child holds its end; ours closing lets recv see EOF when it exits
+        self._started = True
+        self._receiver.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the child to stop; wait up to ``timeout`` s, then end it. With timeout 0 a reaper
+        thread waits for it instead, so no process is left behind either way."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if not self._started:
+            return
+        self._send(("stop",))
+        if timeout > 0:
+            self._reap(timeout)
+        else:
+            self._reaper = threading.Thread(target=self._reap, args=(5.0,), name="sgdtui-session-reaper",
+                                            daemon=True)
+            self._reaper.start()
+
+    def join(self, timeout: float = 15.0) -> bool:
+        """After ``stop``: wait until the child is gone (reaped by whichever thread stopped it).
+        Only this waits on the process, so no two threads race for its exit status."""
+        if self._reaper is not None:
+            self._reaper.join(timeout)
+        elif self._started:
+            self._reap(timeout)
+        return not self.process.is_alive()
+
+    def _reap(self, timeout: float) -> None:
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2.0)
+        self._receiver.join(1.0)
+
+    @property
+    def alive(self) -> bool:
+        return self._started and not self._closed and self.process.is_alive()
+
+    @property
+    def selected(self) -> str | None:
+        return self._selected
+
+    @selected.setter
+    def selected(self, name: str | None) -> None:
+        if name != self._selected:
+            self._selected = name
+            self._send(("selected", name))
+
+    def submit(self, item: Command | CommandBuilder) -> concurrent.futures.Future:
+        return self._request("submit", item)
+
+    def call(self, fn: Callable[[Session], Any]) -> concurrent.futures.Future:
+        return self._request("call", fn)
+
+    def set_running(self, running: bool) -> None:
+        self._send(("running", bool(running)))
+
+    def set_speed(self, speed_index: int) -> None:
+        self._send(("speed", speed_index))
+
+    def step_once(self) -> None:
+        self._send(("step_once",))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until the child has processed everything sent so far and its frame is ``latest``."""
+        request_id = next(self._ids)
+        done = threading.Event()
+        answer = [False]
+        with self._futures_lock:
+            self._idle_waits[request_id] = [done, answer]
+        if not self._send(("wait_idle", request_id, timeout)):
+            return False
+        # The child may still be starting (importing torch): allow for that on top of ``timeout``.
+        done.wait(timeout + (1.0 if self._child_ready else START_TIMEOUT))
+        with self._futures_lock:
+            self._idle_waits.pop(request_id, None)
+        return done.is_set() and answer[0]
+
+    def take_errors(self) -> list[WorkerError]:
+        out = []
+        while self.errors:
+            out.append(self.errors.popleft())
+        return out
+
+    def _request(self, kind: str, item: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            payload = dumps_callable(item)
+        except TypeError as exc:
+            future.set_exception(exc)
+            return future
+        request_id = next(self._ids)
+        with self._futures_lock:
+            self._futures[request_id] = future
+        if not self._send((kind, request_id, payload)):
+            with self._futures_lock:
+                self._futures.pop(request_id, None)
+            if not future.done():
+                future.set_exception(SessionProcessError("the session process is not running"))
+        return future
+
+    def _send(self, message: tuple) -> bool:
+        if self._closed:
+            return False
+        with self._send_lock:
+            try:
+                self._conn.send(message)
+                return True
+            except (OSError, EOFError, BrokenPipeError):
+                return False
+
+    # --- the receiver thread -------------------------------------------------------------------
+    def _receive(self) -> None:
+        try:
+            while True:
+                try:
+                    message = self._conn.recv()
+                except (EOFError, OSError):
+                    if not self._stopping:
+                        self.errors.append(WorkerError("the session process exited unexpectedly"))
+                    break
+                except Exception as exc:  # noqa: BLE001 - a message that does not unpickle here
+                    self.errors.append(WorkerError(f"session process: {type(exc).__name__}: {exc}"))
+                    continue
+                kind = message[0]
+                self._child_ready = True
+                if kind == "frame":
+                    self._seq += 1
+                    self.latest = replace(message[1], seq=self._seq)
+                elif kind == "errors":
+                    self.errors.extend(message[1])
+                elif kind == "result":
+                    _, request_id, ok, value = message
+                    with self._futures_lock:
+                        future = self._futures.pop(request_id, None)
+                    if future is not None and future.set_running_or_notify_cancel():
+                        if ok:
+                            future.set_result(value)
+                        else:
+                            future.set_exception(value)
+                elif kind == "idle":
+                    _, request_id, ok = message
+                    with self._futures_lock:
+                        waiting = self._idle_waits.pop(request_id, None)
+                    if waiting is not None:
+                        waiting[1][0] = ok
+                        waiting[0].set()
+                elif kind == "fatal":
+                    self.errors.append(WorkerError(message[1]))
+                elif kind == "stopped":
+                    break
+        finally:
+            self._closed = True
+            with self._futures_lock:
+                futures, self._futures = list(self._futures.values()), {}
+                waits, self._idle_waits = list(self._idle_waits.values()), {}
+            for future in futures:
+                # Stopped on purpose (a mode switch, app exit): what was still asked is cancelled.
+                if self._stopping:
+                    future.cancel()
+                elif future.set_running_or_notify_cancel():
+                    future.set_exception(SessionProcessError("the session process exited"))
+            for done, _ in waits:
+                done.set()
+            try:
+                self._conn.close()
+            except OSError:
+                pass
