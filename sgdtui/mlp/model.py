@@ -559,12 +559,16 @@ class MLPTrainer:
         small a plain loop is ~4x cheaper than vmap, and a lane's numbers never depend on how many
         other lanes there are."""
         losses, accs = [], []
+        # Only BatchNorm behaves differently in eval mode; toggling modes walks every submodule.
+        toggle = self.config.norm == "batchnorm"
         for lane in self._lanes:
-            lane.module.eval()
+            if toggle:
+                lane.module.eval()
             try:
                 out = lane.module(self.x_val)
             finally:
-                lane.module.train()
+                if toggle:
+                    lane.module.train()
             losses.append(self._loss(out, self.y_val))
             if self.task == "classification":
                 accs.append((out.argmax(dim=1) == self.y_val).float().mean())
