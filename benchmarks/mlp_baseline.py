@@ -45,6 +45,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _steps_per_s(one_step: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Warm up, then time ``steps`` calls; CUDA is synchronized so queued kernels count."""
+    for _ in range(_WARMUP_STEPS):
+        one_step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    _sync(device)
+    return steps / (time.perf_counter() - start)
+
+
 def bare_loop_steps_per_s(
     dataset: Dataset,
     config: MLPConfig,
@@ -70,14 +82,7 @@ def bare_loop_steps_per_s(
         loss.backward()
         opt.step()
 
-    for _ in range(_WARMUP_STEPS):
-        one_step()
-    _sync(dev)
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    _sync(dev)
-    return steps / (time.perf_counter() - start)
+    return _steps_per_s(one_step, steps, dev)
 
 
 def trainer_lane_steps_per_s(
@@ -96,14 +101,7 @@ def trainer_lane_steps_per_s(
     factory = make_optimizer_factory(optimizer)
     lanes = [LaneSetup(f"{optimizer}-{i}", factory, batch=batch, seed=i) for i in range(n_lanes)]
     trainer = MLPTrainer(dataset, config, lanes, device=device, batching=batching)  # type: ignore[arg-type]
-    for _ in range(_WARMUP_STEPS):
-        trainer.step()
-    _sync(trainer.device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.step()
-    _sync(trainer.device)
-    return steps / (time.perf_counter() - start)
+    return _steps_per_s(trainer.step, steps, trainer.device)
 
 
 def main(argv: list[str] | None = None) -> int:
