@@ -186,8 +186,7 @@ class MLPRace(LaneRoster):
         self.trainer = MLPTrainer(self.dataset, self.model_config, [], init_seed=self.problem.init_seed, device=self.device)
         self._stage_loss: list[list[torch.Tensor]] = []  # per step: each lane's 0-d loss tensor (on the device)
         self._stage_lr: list[list[float]] = []
-        self._stage_steps: list[int] = []
-        self._stage_eval: list[tuple[int, torch.Tensor]] = []
+        self._stage_eval: list[tuple[int, int, torch.Tensor]] = []  # (lane index, its step, eval row)
 
     def _setup(self, cfg: LaneConfig) -> LaneSetup:
         spec = cfg.spec
@@ -250,14 +249,13 @@ class MLPRace(LaneRoster):
                     group["lr"] = lr
                 lrs.append(lr)
             self.trainer.step()
-            if len(self._stage_steps) == STAGE:
+            if len(self._stage_lr) == STAGE:
                 self.flush()
             # Keep references only: stacking (and the host sync) waits for flush().
             self._stage_loss.append(self.trainer.last_loss_tensors())
             self._stage_lr.append(lrs)
             for lane in self.lanes:
                 lane.t += 1
-            self._stage_steps.append(self.lanes[0].t)
             self.step_count += 1
             if self.step_count % self.problem.eval_every == 0:
                 self._record_eval()
@@ -277,7 +275,7 @@ class MLPRace(LaneRoster):
 
     def flush(self) -> None:
         """Sync staged per-step numbers to the host histories; mark lanes whose loss went non-finite."""
-        k = len(self._stage_steps)
+        k = len(self._stage_lr)  # one staged entry per step
         if k:
             losses = torch.stack([torch.stack(row) for row in self._stage_loss]).double().cpu().numpy()
             lrs = np.asarray(self._stage_lr, dtype=np.float64)
@@ -287,7 +285,7 @@ class MLPRace(LaneRoster):
                 lane.history.append_block(np.arange(first, first + k), train_loss=col, lr=lrs[:, i])
                 if lane.diverged_at is None and not np.isfinite(col).all():
                     lane.diverged_at = int(first + np.argmax(~np.isfinite(col)))
-        self._stage_steps, self._stage_lr, self._stage_loss = [], [], []
+        self._stage_lr, self._stage_loss = [], []
         if self._stage_eval:
             rows = torch.stack([row for _, _, row in self._stage_eval]).double().cpu().numpy()
             for (i, t, _), row in zip(self._stage_eval, rows):
