@@ -4,6 +4,7 @@ is reproduced, and the entry points work from a real process."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +23,9 @@ from sgdtui.engine.surfaces import SurfaceRegistry
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 LANE_KEYS = {"final_loss", "best_loss", "steps_to_min", "diverged_at", "wall_time"}
+# sha256 of every example's CSV output, recorded before the seams redesign (issue 8): refactors
+# must keep replays byte-identical. A change to an example's numbers updates this file on purpose.
+CSV_HASHES = json.loads((ROOT / "tests" / "fixtures" / "example_csv_sha256.json").read_text())
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -55,6 +59,10 @@ def test_every_example_replays(script, tmp_path, capsys):
     if files[0] == "trajectories.csv":  # surface scripts; MLP scripts write metrics.csv
         assert tuple(rows[0]) == CSV_COLUMNS
         assert max(int(r["step"]) for r in rows) == summary["steps"]
+    for name in files:
+        if name.endswith(".csv"):
+            digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
+            assert digest == CSV_HASHES[f"{script.name}:{name}"], f"{script.name}: {name} changed"
 
 
 def test_replay_reproduces_the_tutorials_gd(tmp_path, capsys):
