@@ -21,8 +21,10 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/sgdtui $(ARGS)
 
+# Tests run on every core (pytest-xdist): most of the suite's time is Textual pilots waiting for
+# the app to go idle between key presses, which overlaps well.
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py

@@ -15,7 +15,9 @@ import time
 
 import torch
 
-from sgdtui.engine.race import LaneConfig, Race
+from sgdtui.engine.lane import LaneConfig
+from sgdtui.engine.surface_problem import SurfaceProblem
+from sgdtui.engine.surface_race import SurfaceRace
 from sgdtui.engine.surfaces import SurfaceRegistry
 
 
@@ -59,7 +61,7 @@ def plain_loop(n_points: int, steps: int, optimizer: str, record: bool = False) 
 def race_loop(n_points: int, steps: int, optimizer: str) -> float:
     surface = SurfaceRegistry(include_user_dir=False).get("pathological")
     lane = LaneConfig.create(optimizer, optimizer, lr=0.1, starts=((-4.0, 5.0),) * n_points)
-    race = Race(surface, [lane], history_capacity=4096)
+    race = SurfaceRace(SurfaceProblem(surface, {"surface": surface.name}), [lane], history_capacity=4096)
     started = time.perf_counter()
     race.step(steps)
     race.flush()

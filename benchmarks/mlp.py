@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import operator
 import sys
 import time
 from pathlib import Path
@@ -32,10 +31,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from mlp_baseline import bare_loop_steps_per_s  # noqa: E402
 
-from sgdtui.engine.race import LaneConfig  # noqa: E402
+from sgdtui.engine.lane import LaneConfig  # noqa: E402
 from sgdtui.engine.session import Session  # noqa: E402
 from sgdtui.mlp.model import MLPConfig, resolve_device  # noqa: E402
-from sgdtui.mlp.race import MLPProblem  # noqa: E402
+from sgdtui.mlp.problem import MLPProblem  # noqa: E402
 from sgdtui.ui.app import PlaygroundApp  # noqa: E402
 from sgdtui.ui.worker import SPEED_LEVELS  # noqa: E402
 
@@ -53,10 +52,10 @@ async def measure_app(n_lanes: int, device: str, seconds: float) -> tuple[float,
     app = PlaygroundApp(make_session(n_lanes, device), speed_index=SPEED_LEVELS.index(None), start_running=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(1.0)  # warm-up: first frames, allocator, caches
-        clock0 = app.worker.call(operator.attrgetter("clock")).result(timeout=30)
+        clock0 = app.worker.latest.snapshot.clock  # the latest published frame's clock
         frames0, t0 = app.frames_rendered, time.perf_counter()
         await pilot.pause(seconds)
-        clock1 = app.worker.call(operator.attrgetter("clock")).result(timeout=30)
+        clock1 = app.worker.latest.snapshot.clock
         frames1, t1 = app.frames_rendered, time.perf_counter()
         app.worker.set_running(False)
     elapsed = t1 - t0

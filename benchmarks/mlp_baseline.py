@@ -23,7 +23,7 @@ import torch.nn.functional as F
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sgdtui.engine.datasets import Dataset, make_dataset  # noqa: E402
+from sgdtui.mlp.datasets import Dataset, make_dataset  # noqa: E402
 from sgdtui.mlp.model import LaneSetup, MLPConfig, MLPTrainer, build_mlp, resolve_device  # noqa: E402
 
 __all__ = ["bare_loop_steps_per_s", "make_optimizer_factory", "trainer_lane_steps_per_s"]

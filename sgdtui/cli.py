@@ -204,7 +204,7 @@ def list_command(args) -> int:
             table.add_row(spec.name, spec.description, params)
         console.print(table)
     else:
-        from sgdtui.engine.datasets import DATASETS
+        from sgdtui.mlp.datasets import DATASETS
 
         table = Table(title="datasets (MLP mode)")
         table.add_column("name")

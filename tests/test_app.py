@@ -10,7 +10,8 @@ import pytest
 
 from sgdtui.engine.optimizers import KEY_FACTOR, OPTIMIZERS
 from sgdtui.engine.schedules import COUPLINGS, SCHEDULE_CYCLE
-from sgdtui.engine.session import Session, SetLane, Step
+from sgdtui.engine.commands import Reset, ScriptText, SetLane, Step, Trajectories
+from sgdtui.engine.session import Session
 from sgdtui.engine.surfaces import SurfaceRegistry
 from sgdtui.ui.app import BINDINGS, MIN_SIZE, PlaygroundApp
 from sgdtui.ui.launch import build_session, run_tui
@@ -21,7 +22,7 @@ from sgdtui.ui.widgets.contour import ContourPlot
 from sgdtui.ui.worker import SPEED_LEVELS
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
-SIZE = (120, 40)
+SIZE = (80, 24)
 
 
 def args(**overrides) -> argparse.Namespace:
@@ -30,8 +31,10 @@ def args(**overrides) -> argparse.Namespace:
 
 
 def make_app(**kwargs) -> PlaygroundApp:
-    session, registry = build_session(args())
-    return PlaygroundApp(session, registry, live_rates=False, **kwargs)
+    session, factory = build_session(args(device="cpu"))
+    # MLP sessions (after an m) step in a thread here: a session process re-imports torch (slow);
+    # tests/test_process_worker.py covers that worker.
+    return PlaygroundApp(session, factory, live_rates=False, worker_kind="thread", **kwargs)
 
 
 async def settle(app, pilot) -> None:
@@ -64,7 +67,7 @@ async def test_default_race_opens_paused_on_pathological():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         snap = app.worker.latest.snapshot
-        assert snap.surface.name == "pathological" and snap.clock == 0
+        assert snap.payload.surface.name == "pathological" and snap.clock == 0
         assert [(l.name, l.optimizer, l.base_lr) for l in snap.lanes] == [
             ("sgd", "sgd", 1.0), ("ema-momentum", "ema-momentum", 1.0), ("rmsprop", "rmsprop", 0.3), ("adam", "adam", 0.3)]
         assert all(np.array_equal(l.current, [[-4.0, 5.0]]) for l in snap.lanes)
@@ -203,16 +206,16 @@ async def test_number_keys_and_surface_picker_switch_surfaces():
         assert len(quick) == 9 and quick[0] == "pathological"
         await pilot.press("2")
         await settle(app, pilot)
-        assert app.worker.latest.snapshot.surface.name == quick[1]
+        assert app.worker.latest.snapshot.payload.surface.name == quick[1]
         await pilot.press("8")
         await settle(app, pilot)
-        assert app.worker.latest.snapshot.surface.name == quick[7]
+        assert app.worker.latest.snapshot.payload.surface.name == quick[7]
         await pilot.press("S")
         assert isinstance(app.screen, PickerScreen)
         await pilot.press("home", "enter")
         await settle(app, pilot)
-        assert app.worker.latest.snapshot.surface.name == REGISTRY.names()[0]
-        assert app.view == (REGISTRY.get(REGISTRY.names()[0]).xlim, REGISTRY.get(REGISTRY.names()[0]).ylim)
+        assert app.worker.latest.snapshot.payload.surface.name == REGISTRY.names()[0]
+        assert app.view.limits == (REGISTRY.get(REGISTRY.names()[0]).xlim, REGISTRY.get(REGISTRY.names()[0]).ylim)
 
 
 async def test_expression_key_accepts_good_and_explains_bad_input():
@@ -228,25 +231,25 @@ async def test_expression_key_accepts_good_and_explains_bad_input():
         await pilot.press("backspace", "enter")
         await settle(app, pilot)
         snap = app.worker.latest.snapshot
-        assert snap.surface.origin == "expression" and snap.surface.expr == "x**2 + y"
+        assert snap.payload.surface.origin == "expression" and snap.payload.surface.expr == "x**2 + y"
 
 
 async def test_pan_and_zoom_change_the_view_and_trace_levels_off_the_loop():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        (x0, x1), (y0, y1) = app.view
+        (x0, x1), (y0, y1) = app.view.limits
         await pilot.press("right", "up")
-        assert np.allclose(app.view, ((x0 + 1.0, x1 + 1.0), (y0 + 1.4, y1 + 1.4)))
+        assert np.allclose(app.view.limits, ((x0 + 1.0, x1 + 1.0), (y0 + 1.4, y1 + 1.4)))
         await pilot.press("left", "down", "z")
-        (a0, a1), (b0, b1) = app.view
+        (a0, a1), (b0, b1) = app.view.limits
         assert (a1 - a0) == pytest.approx((x1 - x0) / 1.25) and (a0 + a1) / 2 == pytest.approx((x0 + x1) / 2)
         await pilot.press("Z")
-        assert np.allclose(app.view, ((x0, x1), (y0, y1)))
+        assert np.allclose(app.view.limits, ((x0, x1), (y0, y1)))
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.query_one(ContourPlot).view == app.view
-        assert len(app._levels) >= 3  # each new view traced once, in a thread worker
+        assert app.query_one(ContourPlot).view == app.view.limits and app.view.levels_ready
+        assert len(app.view._levels) >= 3  # each new view traced once, in a thread worker
 
 
 async def test_log_scale_and_speed_keys():
@@ -312,7 +315,7 @@ async def test_record_then_replay_reproduces_the_run_exactly(tmp_path):
         app.add_lane("nesterov")
         await pilot.press("full_stop", "full_stop", "3", "full_stop", "r", "full_stop", "full_stop")
         await settle(app, pilot)
-        ours = app.worker.call(lambda s: s.trajectories()).result(5)
+        ours = app.worker.ask(Trajectories()).result(5)
         clock = app.worker.latest.snapshot.clock
         await pilot.press("q")
     assert record.exists()
@@ -331,10 +334,15 @@ async def test_worker_exception_becomes_a_notification_and_app_still_responds():
     async with app.run_test(size=SIZE) as pilot:
         seen = record_notifications(app)
 
-        def broken(session):
-            raise RuntimeError("simulated worker failure")
+        real_apply = app.worker._session._apply
 
-        app.worker.submit(broken)
+        def broken(command):
+            if isinstance(command, Reset):
+                raise RuntimeError("simulated worker failure")
+            return real_apply(command)
+
+        app.worker._session._apply = broken
+        app.worker.submit(Reset())
         app.worker.submit(SetLane("sgd", {"lr": -5.0}))  # a CommandError
         await settle(app, pilot)
         assert [sev for m, sev in seen if "simulated worker failure" in m] == ["error"]
@@ -391,11 +399,12 @@ def test_bad_cli_input_is_one_line_on_stderr_with_exit_2(bad, fragment, capsys):
 
 def test_script_and_expr_start_sessions(tmp_path):
     session, _ = build_session(args(expr="x**2 + 3*y**2", seed=5))
-    assert session.surface.origin == "expression" and session.seed == 5 and session.problem == {"expr": "x**2 + 3*y**2"}
+    assert session.problem.surface.origin == "expression" and session.seed == 5
+    assert session.initial_problem == {"expr": "x**2 + 3*y**2"}
     path = tmp_path / "s.toml"
     path.write_text(session.to_toml())
     again, _ = build_session(args(script=str(path)))
-    assert again.surface.expr == "x**2 + 3*y**2" and [l.config.name for l in again.race.lanes] == [
+    assert again.problem.surface.expr == "x**2 + 3*y**2" and [l.config.name for l in again.race.lanes] == [
         l.config.name for l in session.race.lanes]
 
 
@@ -412,7 +421,7 @@ async def test_two_quick_adds_of_one_optimizer_give_two_lanes_and_select_the_las
         names = [l.name for l in app.worker.latest.snapshot.lanes]
         assert names[-2:] == ["sgd-2", "sgd-3"] and app.selected == "sgd-3"
         assert not [m for m, sev in seen if sev == "error"]
-        script = app.worker.call(lambda s: s.to_toml()).result(5)
+        script = app.worker.ask(ScriptText()).result(5)
         assert 'name = "sgd-2"' in script and 'name = "sgd-3"' in script  # the log holds resolved names
 
 
@@ -465,8 +474,7 @@ async def test_write_key_twice_in_one_second_keeps_both_scripts(tmp_path, monkey
 
 async def test_mode_switch_while_recording_writes_the_outgoing_session(tmp_path):
     record = tmp_path / "run.toml"
-    app = PlaygroundApp(*build_session(args(device="cpu")), live_rates=False, record_path=record,
-                        launch_args=args(device="cpu"))
+    app = make_app(record_path=record)
     async with app.run_test(size=SIZE) as pilot:
         seen = record_notifications(app)
         await pilot.press("plus", "full_stop", "full_stop", "full_stop")
@@ -486,18 +494,18 @@ async def test_mode_switch_while_recording_writes_the_outgoing_session(tmp_path)
         await pilot.press("q")
     replay = Session.from_script(surface_file)
     replay.run()
-    assert replay.mode == "surface" and replay.clock == 3
+    assert replay.kind == "surface" and replay.clock == 3
     assert replay.race.lane("sgd").config.hyper["lr"] == pytest.approx(KEY_FACTOR)
     mlp = Session.from_script(tmp_path / "run.mlp.toml")
     mlp.run()
-    assert mlp.mode == "mlp" and mlp.clock == 1
-    assert Session.from_script(tmp_path / "run.surface-2.toml").mode == "surface"
-    assert Session.from_script(record).mode == "mlp"  # the session open at exit
+    assert mlp.kind == "mlp" and mlp.clock == 1
+    assert Session.from_script(tmp_path / "run.surface-2.toml").kind == "surface"
+    assert Session.from_script(record).kind == "mlp"  # the session open at exit
 
 
 async def test_mode_switch_refuses_when_the_recorded_session_cannot_be_written(tmp_path):
     record = tmp_path / "missing-dir" / "run.toml"
-    app = make_app(record_path=record, launch_args=args(device="cpu"))
+    app = make_app(record_path=record)
     async with app.run_test(size=SIZE) as pilot:
         seen = record_notifications(app)
         await pilot.press("full_stop", "m")

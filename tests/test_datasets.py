@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sgdtui.engine.datasets import DATASETS, Dataset, DatasetError, make_dataset
+from sgdtui.mlp.datasets import DATASETS, Dataset, DatasetError, make_dataset
 
 CLASSIFICATION = ["moons", "circles", "spirals", "xor", "blobs"]
 

@@ -7,20 +7,19 @@ from __future__ import annotations
 import argparse
 import math
 
-import operator
-
 import numpy as np
 import pytest
 
+from sgdtui.engine.commands import Nudge, Step, Trajectories
 from sgdtui.engine.optimizers import KEY_FACTOR
 from sgdtui.engine.schedules import COUPLINGS
-from sgdtui.engine.session import Session, Step
-from sgdtui.ui import steering
+from sgdtui.engine.session import Session
 from sgdtui.ui.app import PlaygroundApp
 from sgdtui.ui.launch import build_session, parse_hidden
+from sgdtui.ui.modes import MODES
 from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
 from sgdtui.ui.widgets.contour import ContourPlot
-from sgdtui.ui.worker import SessionWorker
+from sgdtui.ui.worker import SessionWorker, WorkerOptions
 
 SIZE = (120, 40)
 
@@ -31,10 +30,11 @@ def mlp_args(**overrides) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **overrides})
 
 
-def make_app(grad_noise_period=None, **overrides) -> PlaygroundApp:
-    args = mlp_args(**overrides)
-    session, registry = build_session(args)
-    return PlaygroundApp(session, registry, live_rates=False, launch_args=args, grad_noise_period=grad_noise_period)
+def make_app(costly_period=None, **overrides) -> PlaygroundApp:
+    """The MLP playground with the session stepped in a thread (a session process re-imports torch:
+    slow; tests/test_process_worker.py covers that worker)."""
+    session, factory = build_session(mlp_args(**overrides))
+    return PlaygroundApp(session, factory, live_rates=False, costly_period=costly_period, worker_kind="thread")
 
 
 async def settle(app, pilot) -> None:
@@ -62,16 +62,16 @@ def record_notifications(app) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["mlp", "surface"])
 def test_weight_decay_key_steps_up_from_zero_and_back_to_zero_in_both_modes(mode):
-    # The registry's own key step (HyperParam.nudge with first=1e-4), for every optimizer.
+    # The registry's own key step (ParamSpec.nudge with first=1e-4), for every optimizer.
     session, _ = build_session(mlp_args(mode=mode))
     name = session.race.lanes[0].config.name
     values = []
     for direction in [1] * 5 + [-1] * 5:
-        session.apply(steering.nudge_weight_decay(name, direction)(session))
+        session.apply(Nudge(name, "weight_decay", direction))
         values.append(session.race.lane(name).config.hyper["weight_decay"])
     assert values[0] == 1e-4 and math.isclose(values[1], 1e-4 * 10 ** 0.25) and math.isclose(values[4], 1e-3)
     assert math.isclose(values[8], 1e-4) and values[9] == 0.0
-    session.apply(steering.nudge_weight_decay(name, -1)(session))  # already 0: stays 0
+    session.apply(Nudge(name, "weight_decay", -1))  # already 0: stays 0
     assert session.race.lane(name).config.hyper["weight_decay"] == 0.0
 
 
@@ -86,12 +86,12 @@ async def test_mlp_mode_opens_with_default_race_and_every_binding_steers():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         snap = app.worker.latest.snapshot
-        assert app.mode == "mlp" and snap.problem.dataset == "moons" and snap.problem.hidden == (32, 32)
+        assert app.mode == "mlp" and snap.payload.dataset == "moons" and snap.payload.hidden == (32, 32)
         assert [(l.name, l.base_lr, l.batch) for l in snap.lanes] == [
             ("sgd", 0.1, 32), ("momentum", 0.05, 32), ("adam", 0.01, 32), ("ema-momentum", 0.3, 32)]
         await pilot.press("tab", "tab")  # adam
         await settle(app, pilot)
-        assert app.selected == "adam" and app.worker.latest.snapshot.boundary_lane == "adam"
+        assert app.selected == "adam" and app.worker.latest.snapshot.payload.boundary_lane == "adam"
         await pilot.press("plus")
         await settle(app, pilot)
         assert math.isclose(lane(app).base_lr, 0.01 * KEY_FACTOR)
@@ -143,19 +143,19 @@ async def test_surface_only_keys_notify_and_change_nothing():
 
 
 async def test_mode_switch_both_ways_and_gradient_noise_arrives():
-    app = make_app(grad_noise_period=0.0)
+    app = make_app(costly_period=0.0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.mlp.grad_noise and all(v >= 0 for v in app.mlp.grad_noise.values())
+        assert app.view.grad_noise and all(v >= 0 for v in app.view.grad_noise.values())
         await pilot.press("m")
         await settle(app, pilot)
         snap = app.worker.latest.snapshot
-        assert app.mode == "surface" and snap.surface.name == "pathological"
-        assert app.query_one(ContourPlot).display and not app.query_one(DecisionBoundaryPlot).display
+        assert app.mode == "surface" and snap.payload.surface.name == "pathological"
+        assert app.query_one("#surface-view").display and not app.query_one("#mlp-view").display
         await pilot.press("m")
         await settle(app, pilot)
-        assert app.mode == "mlp" and app.worker.latest.snapshot.problem.dataset == "moons"
-        assert app.query_one(DecisionBoundaryPlot).display and not app.query_one(ContourPlot).display
+        assert app.mode == "mlp" and app.worker.latest.snapshot.payload.dataset == "moons"
+        assert app.query_one("#mlp-view").display and not app.query_one("#surface-view").display
 
 
 async def test_landscape_slice_appears_without_blocking_frames():
@@ -167,17 +167,17 @@ async def test_landscape_slice_appears_without_blocking_frames():
         frames = app.frames_rendered
         for _ in range(200):
             await pilot.pause(0.02)
-            if app.landscape_ready:
+            if app.view.landscape_ready:
                 break
-        assert app.landscape_ready and app.mlp.landscape.directions == "random"
-        assert app.query_one(ContourPlot).display and app.mlp.landscape.z.shape == (25, 25)
+        assert app.view.landscape_ready and app.view.landscape.directions == "random"
+        assert app.query_one("#slice").display and app.view.landscape.z.shape == (25, 25)
         await pilot.press("V")  # pca directions over the recorded weights
         for _ in range(200):
             await pilot.pause(0.02)
-            if app.mlp.landscape.directions == "pca":
+            if app.view.landscape.directions == "pca":
                 break
-        assert app.mlp.landscape.directions == "pca" and len(app.mlp.landscape.path) >= 2
-        assert app.mlp.landscape.lines, "level lines of the slice"
+        assert app.view.landscape.directions == "pca" and len(app.view.landscape.path) >= 2
+        assert app.view.landscape.lines, "level lines of the slice"
         app._dirty = True
         app._tick()
         assert app.frames_rendered > frames
@@ -204,7 +204,7 @@ async def test_record_then_replay_reproduces_the_mlp_run(tmp_path):
         await pilot.press("tab", "tab", "c", "D", "x")
         app.worker.submit(Step(20))
         await settle(app, pilot)
-        live = app.worker.call(operator.methodcaller("trajectories")).result(timeout=10)
+        live = app.worker.ask(Trajectories()).result(timeout=10)
     assert path.exists() and "mlp" in path.read_text()
     replay = Session.from_script(path)
     replay.run()
@@ -219,11 +219,11 @@ async def test_script_with_mlp_problem_opens_mlp_mode(tmp_path):
     path.write_text('version = 1\nseed = 0\n[problem]\nmlp = { dataset = "sine", hidden = [8] }\n'
                     'device = "cpu"\n[[lanes]]\nname = "a"\noptimizer = "adam"\nlr = 0.01\n')
     args = argparse.Namespace(surface=None, expr=None, surfaces=[], script=str(path), record=None, seed=0)
-    session, registry = build_session(args)
-    app = PlaygroundApp(session, registry, live_rates=False, grad_noise_period=None)
+    session, factory = build_session(args)
+    app = PlaygroundApp(session, factory, live_rates=False, costly_period=None, worker_kind="thread")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.mode == "mlp" and app.worker.latest.snapshot.task == "regression"
+        assert app.mode == "mlp" and app.worker.latest.snapshot.payload.task == "regression"
         assert app.query_one(DecisionBoundaryPlot).draw_count >= 1
 
 
@@ -242,7 +242,7 @@ def test_mlp_screen(snap_compare):
 def test_worker_snapshots_skip_gradient_noise_between_estimates():
     args = mlp_args()
     session, _ = build_session(args)
-    worker = SessionWorker(session, grad_noise_period=60.0)
+    worker = SessionWorker(session, MODES["mlp"].options(25.0, 1, costly_period=60.0))
     assert all(l.grad_noise is not None for l in worker.latest.snapshot.lanes)  # the first one estimates
     assert all(l.grad_noise is None for l in worker._make_frame().snapshot.lanes)
 
@@ -270,10 +270,11 @@ def test_pane_throttle_holds_changes_back_while_running_but_never_a_new_structur
 def test_mlp_worker_publishes_at_its_own_rate_when_flat_out():
     import time
 
-    from sgdtui.ui.worker import MLP_PUBLISH_RATE, SPEED_LEVELS
+    from sgdtui.ui.worker import SPEED_LEVELS
 
     session, _ = build_session(mlp_args())
-    worker = SessionWorker(session, grad_noise_period=None, speed_index=SPEED_LEVELS.index(None))
+    MLP_PUBLISH_RATE = MODES["mlp"].publish_rate
+    worker = SessionWorker(session, MODES["mlp"].options(25.0, SPEED_LEVELS.index(None), costly_period=None))
     assert worker.publish_period == pytest.approx(1.0 / MLP_PUBLISH_RATE)
     worker.start()
     try:
@@ -301,28 +302,33 @@ async def test_running_panes_redraw_at_their_rates_and_table_cells_update_in_pla
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        table, loss = app.query_one(LanesTable), app.query_one("#loss", LossPlot)
+        from sgdtui.ui.view_base import ViewContext
+
+        table, loss = app.query_one(LanesTable), app.query_one("#train-loss", LossPlot)
         row_keys = list(table.rows)
         boundary = app.query_one(DecisionBoundaryPlot)
+        view = app.view
         now = [100.0]
-        for throttle in (app.mlp.boundary_throttle, app.mlp.loss_throttle, app.mlp.table_throttle):
+        for throttle in (view.boundary_throttle, view.loss_throttle, view.table_throttle):
             throttle.clock, throttle.drawn_at = (lambda: now[0]), now[0]
         draws = (boundary._generation, loss._generation)
         app.worker.submit(Step(3))
         assert app.worker.wait_idle()
         frame = app.worker.latest
-        app.mlp.render(frame.snapshot, app.colours, app.selected, app.log_scale, running=True)
+        running = ViewContext(app.colours, app.selected, app.log_scale, running=True)
+        view.show_snapshot(frame.snapshot, running)
         # Just drawn: while running, a new step waits for the pane's period.
         assert (boundary._generation, loss._generation) == draws
         now[0] += 0.2
-        app.mlp.render(frame.snapshot, app.colours, app.selected, app.log_scale, running=True)
+        view.show_snapshot(frame.snapshot, running)
         assert boundary._generation > draws[0] and loss._generation > draws[1]
         generation = boundary._generation
-        app.mlp.render(frame.snapshot, app.colours, app.selected, app.log_scale, running=False)
+        view.show_snapshot(frame.snapshot, ViewContext(app.colours, app.selected, app.log_scale, running=False))
         assert boundary._generation == generation  # same data: no redraw at all
         assert list(table.rows) == row_keys  # same lanes: cells replaced, rows kept
         train = app.worker.latest.snapshot.lane(row_keys[0].value).train_loss
-        assert table.get_cell(row_keys[0], "train") != "—" and len(train) == 3
+        app.render_frame(frame)
+        assert list(table.rows) == row_keys and table.get_cell(row_keys[0], "train") != "—" and len(train) == 3
 
 
 async def test_braille_lines_match_the_text_render():
@@ -336,5 +342,9 @@ async def test_braille_lines_match_the_text_render():
         via_text = Visual.to_strips(plot, visualize(plot, plot.render()), plot.size.width, plot.size.height,
                                     plot.visual_style)
         via_lines = [plot.render_line(y) for y in range(plot.size.height)]
-        assert [list(s) for s in via_lines] == [list(s) for s in via_text]
+
+        def cells(strips):  # text and colours; the text render's per-cell offsets are for selection only
+            return [[(seg.text, seg.style.clear_meta_and_links() if seg.style else None) for seg in s] for s in strips]
+
+        assert cells(via_lines) == cells(via_text)
         assert any("⠁" <= seg.text[:1] <= "⣿" for strip in via_lines for seg in strip)

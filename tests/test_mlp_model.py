@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sgdtui.engine.datasets import make_dataset
+from sgdtui.mlp.datasets import make_dataset
 from sgdtui.mlp.landscape import LandscapeError, loss_slice
 from sgdtui.mlp.model import (
     DeviceError,
@@ -30,22 +30,33 @@ def adam(lr=0.01):
     return lambda params: torch.optim.Adam(params, lr=lr)
 
 
-def sgd(lr=0.1, momentum=0.0):
-    return lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum)
+def sgd(lr=0.1, momentum=0.0, weight_decay=0.0):
+    return lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def run(trainer, steps: int) -> None:
+    for _ in range(steps):
+        trainer.step()
+
+
+def val_loss_and_acc(trainer) -> tuple[list[float], list[float]]:
+    """Every lane's validation loss and accuracy (NaN for regression), as the race stages them."""
+    table = trainer.device_eval()
+    return table[:, 0].tolist(), table[:, 1].tolist()
 
 
 def mixed_lanes():
     """Different optimizers, batch sizes (two share 32), seeds and weight decays."""
     return [
         LaneSetup("adam", adam(), batch=32, seed=0),
-        LaneSetup("sgd", sgd(0.1, 0.9), batch=32, seed=1, weight_decay=5e-4),
-        LaneSetup("sgd-b16", sgd(0.05), batch=16, seed=2, weight_decay=1e-3),
+        LaneSetup("sgd", sgd(0.1, 0.9, weight_decay=5e-4), batch=32, seed=1),
+        LaneSetup("sgd-b16", sgd(0.05, weight_decay=1e-3), batch=16, seed=2),
         LaneSetup("adam-b32", adam(0.003), batch=32, seed=3),
     ]
 
 
 def plain_loop(dataset, config, setup, steps, init_seed=0):
-    """The reference: one model, one optimizer, the lane's own generator, L2 weight decay."""
+    """The reference: one model, one optimizer, the lane's own generator."""
     model = build_mlp(config, init_seed)
     opt = setup.make_optimizer(list(model.parameters()))
     generator = torch.Generator().manual_seed(setup.seed)
@@ -55,8 +66,6 @@ def plain_loop(dataset, config, setup, steps, init_seed=0):
         loss = loss_fn(model(dataset.x_train[index]), dataset.y_train[index])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        for p in model.parameters():
-            p.grad.add_(p.detach(), alpha=setup.weight_decay)
         opt.step()
     return model
 
@@ -124,7 +133,7 @@ def test_trainer_is_bit_identical_across_two_runs(moons):
     runs = []
     for _ in range(2):
         trainer = MLPTrainer(moons, config, mixed_lanes(), init_seed=3)
-        trainer.run(15)
+        run(trainer, 15)
         runs.append(([trainer.flat_weights(i) for i in range(4)], trainer.metrics()))
     for wa, wb in zip(runs[0][0], runs[1][0]):
         assert torch.equal(wa, wb)
@@ -137,7 +146,7 @@ def test_batched_trainer_equals_separate_plain_loops(moons, norm, batching):
     config = MLPConfig.for_dataset(moons, hidden=(16, 16), norm=norm, activation="gelu")
     lanes = mixed_lanes()
     trainer = MLPTrainer(moons, config, lanes, batching=batching)
-    trainer.run(20)
+    run(trainer, 20)
     for i, setup in enumerate(lanes):
         reference = plain_loop(moons, config, setup, 20)
         for got, want in zip(trainer.module(i).state_dict().values(), reference.state_dict().values()):
@@ -154,32 +163,24 @@ def test_all_lanes_start_from_the_same_weights(moons):
 def test_removing_or_adding_a_lane_leaves_the_others_identical(moons):
     config = MLPConfig.for_dataset(moons, hidden=(16,), norm="batchnorm")
     untouched = MLPTrainer(moons, config, mixed_lanes())
-    untouched.run(20)
+    run(untouched, 20)
     edited = MLPTrainer(moons, config, mixed_lanes())
-    edited.run(10)
+    run(edited, 10)
     assert edited.remove_lane(1).name == "sgd"
     edited.add_lane(LaneSetup("late", sgd(0.2), batch=32, seed=1))
-    edited.run(10)
+    run(edited, 10)
     assert [s.name for s in edited.lanes] == ["adam", "sgd-b16", "adam-b32", "late"]
     for before, after in [(0, 0), (2, 1), (3, 2)]:
         assert torch.equal(untouched.flat_weights(before), edited.flat_weights(after))
-    losses = untouched.metrics(gradient_noise=False)["train_loss"]
-    assert edited.metrics(gradient_noise=False)["train_loss"][:3] == [losses[0], losses[2], losses[3]]
-
-
-def test_add_lane_can_start_from_another_lane(moons):
-    trainer = MLPTrainer(moons, MLPConfig.for_dataset(moons), [LaneSetup("a", adam(), seed=0)])
-    trainer.run(5)
-    index = trainer.add_lane(LaneSetup("copy", sgd()), start_from=0)
-    assert torch.equal(trainer.flat_weights(index), trainer.flat_weights(0))
-    assert trainer.module(index)[0].weight.data_ptr() != trainer.module(0)[0].weight.data_ptr()
+    losses = untouched.last_loss_tensors()
+    assert edited.last_loss_tensors()[:3] == [losses[0], losses[2], losses[3]]
 
 
 def test_set_batch_regroups_lanes_and_matches_a_plain_loop_run_at_that_batch(moons):
     config = MLPConfig.for_dataset(moons, hidden=(8,))
     trainer = MLPTrainer(moons, config, [LaneSetup("a", sgd(), batch=16, seed=4), LaneSetup("b", sgd(), batch=16)])
     trainer.set_batch(0, 48)
-    trainer.run(10)
+    run(trainer, 10)
     assert trainer.lanes[0].batch == 48
     reference = plain_loop(moons, config, LaneSetup("a", sgd(), batch=48, seed=4), 10)
     torch.testing.assert_close(trainer.flat_weights(0), torch.cat([p.reshape(-1) for p in reference.parameters()]))
@@ -191,16 +192,16 @@ def test_set_batch_regroups_lanes_and_matches_a_plain_loop_run_at_that_batch(moo
 
 def test_adam_reaches_97_percent_on_moons(moons):
     trainer = MLPTrainer(moons, MLPConfig.for_dataset(moons), [LaneSetup("adam", adam(0.01), batch=64)])
-    trainer.run(300)
-    assert trainer.metrics(gradient_noise=False)["val_acc"][0] >= 0.97
+    run(trainer, 300)
+    assert val_loss_and_acc(trainer)[1][0] >= 0.97
 
 
 def test_sine_regression_fits(moons):
     sine = make_dataset("sine", n=500, noise=0.05)
     trainer = MLPTrainer(sine, MLPConfig.for_dataset(sine, activation="tanh"), [LaneSetup("adam", adam(0.01), batch=64)])
-    trainer.run(300)
-    metrics = trainer.metrics(gradient_noise=False)
-    assert metrics["val_loss"][0] < 0.02 and metrics["val_acc"] == [None]
+    run(trainer, 300)
+    val_loss, val_acc = val_loss_and_acc(trainer)
+    assert val_loss[0] < 0.02 and math.isnan(val_acc[0])
     curve = trainer.predict_grid(0, (-1.7, 1.7), (0, 0), 9)
     assert curve.shape == (9,)
     assert curve[4] == pytest.approx(0.0, abs=0.15)  # x = 0 -> sin(0)
@@ -214,30 +215,31 @@ def test_sine_regression_fits(moons):
 def test_metrics_are_sane_and_computed_on_demand(moons):
     config = MLPConfig.for_dataset(moons, hidden=(16, 16), norm="batchnorm")
     lanes = [
-        LaneSetup("small-batch", sgd(0.1), batch=8, seed=0, weight_decay=1e-3),
-        LaneSetup("big-batch", sgd(0.1), batch=256, seed=0, weight_decay=1e-3),
+        LaneSetup("small-batch", sgd(0.1, weight_decay=1e-3), batch=8, seed=0),
+        LaneSetup("big-batch", sgd(0.1, weight_decay=1e-3), batch=256, seed=0),
     ]
     trainer = MLPTrainer(moons, config, lanes)
-    before = trainer.metrics(gradient_noise=False)
-    assert all(math.isnan(x) for x in before["train_loss"])
-    trainer.run(30)
+    run(trainer, 30)
     metrics = trainer.metrics()
     assert metrics["step"] == 30 and metrics["names"] == ["small-batch", "big-batch"]
-    assert metrics["batch"] == [8, 256]
-    assert all(0.0 <= acc <= 1.0 for acc in metrics["val_acc"])
-    assert all(0.0 < loss < 1.0 for loss in metrics["train_loss"] + metrics["val_loss"])
+    val_loss, val_acc = val_loss_and_acc(trainer)
+    assert all(0.0 <= acc <= 1.0 for acc in val_acc) and all(0.0 < loss < 1.0 for loss in val_loss)
+    eval_table = trainer.device_eval()
     for i in range(2):
-        assert metrics["val_loss"][i] == pytest.approx(trainer.full_loss(i, split="val"), rel=1e-5)
+        expected_val = trainer.batched_loss(i, trainer.flat_weights(i)[None], split="val")[0]
+        assert val_loss[i] == pytest.approx(float(expected_val), rel=1e-5)
         weights = trainer.flat_weights(i)
         assert metrics["weight_norm"][i] == pytest.approx(weights.norm().item(), rel=1e-5)
+        assert float(eval_table[i, 2]) == pytest.approx(weights.norm().item(), rel=1e-5)
         # Two normalized layers: the Linear weights ahead of each BatchNorm.
         module = trainer.module(i)
         expected = tuple(0.1 / module[k].weight.detach().pow(2).sum().item() for k in (0, 3))
         assert metrics["effective_lr"][i] == pytest.approx(expected, rel=1e-5)
-    assert metrics["intrinsic_lr"] == pytest.approx([1e-4, 1e-4])
+        assert float(eval_table[i, 3]) == pytest.approx(0.1 / expected[0], rel=1e-5)
     # E||g_hat - g||^2 ~ tr(Sigma)/B: the batch-8 lane must be far noisier than the batch-256 one.
     small, big = metrics["grad_noise"]
     assert small > 0 and big > 0 and small > 5 * big
+    assert trainer.metrics(gradient_noise=False)["grad_noise"] == [None, None]
 
 
 def test_effective_lr_is_none_without_normalization(moons):
@@ -261,7 +263,7 @@ def test_asking_for_metrics_does_not_change_training(moons):
 
 def test_predict_grid_gives_class_probabilities_on_the_grid(moons):
     trainer = MLPTrainer(moons, MLPConfig.for_dataset(moons), [LaneSetup("adam", adam(0.01))])
-    trainer.run(200)
+    run(trainer, 200)
     grid = trainer.predict_grid(0, (-2.0, 2.0), (-2.5, 2.5), 21)
     assert grid.shape == (21, 21, 2) and isinstance(grid, np.ndarray)
     np.testing.assert_allclose(grid.sum(axis=2), 1.0, atol=1e-5)
@@ -278,8 +280,6 @@ def test_trainer_errors_are_clear(moons):
         trainer.remove_lane(3)
     with pytest.raises(TrainerError, match="batch"):
         LaneSetup("x", sgd(), batch=0)
-    with pytest.raises(TrainerError, match="weight_decay"):
-        LaneSetup("x", sgd(), weight_decay=-1.0)
     with pytest.raises(TrainerError, match="out_dim"):
         MLPTrainer(moons, MLPConfig(out_dim=3), [])
     with pytest.raises(TrainerError, match="batching"):
@@ -288,7 +288,7 @@ def test_trainer_errors_are_clear(moons):
         MLPTrainer(moons, MLPConfig.for_dataset(moons, norm="batchnorm"), [LaneSetup("a", sgd(), batch=1)])
     empty = MLPTrainer(moons, config, [])
     empty.step()  # nothing to do
-    assert empty.metrics()["train_loss"] == []
+    assert empty.metrics()["weight_norm"] == [] and empty.device_eval().shape == (0, 4)
 
 
 # ---- landscape ------------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def trained_with_path(moons):
     trainer = MLPTrainer(moons, MLPConfig.for_dataset(moons, hidden=(16, 16), norm="batchnorm"), [LaneSetup("sgd", sgd(0.2))])
     path = [trainer.flat_weights(0)]
     for _ in range(20):
-        trainer.run(3)
+        run(trainer, 3)
         path.append(trainer.flat_weights(0))
     return trainer, path
 
@@ -310,7 +310,7 @@ def test_slice_center_is_the_current_loss(trained_with_path, directions):
     alphas, betas, z, path_2d = loss_slice(trainer, 0, directions, res=9, span=0.5, trajectory=path)
     assert alphas.shape == (9,) and betas.shape == (9,) and z.shape == (9, 9)
     assert alphas[4] == 0.0 and betas[4] == 0.0
-    assert z[4, 4] == pytest.approx(trainer.full_loss(0), rel=1e-5)
+    assert z[4, 4] == pytest.approx(float(trainer.batched_loss(0, trainer.flat_weights(0)[None])[0]), rel=1e-5)
     assert np.isfinite(z).all() and z.max() > z[4, 4]
     assert path_2d.shape == (len(path), 2)
     np.testing.assert_allclose(path_2d[-1], [0.0, 0.0], atol=1e-5)  # the path ends at w0
@@ -326,7 +326,7 @@ def test_slice_grid_rows_follow_betas_and_seed_picks_the_directions(moons):
     from sgdtui.mlp.landscape import _filter_normalized_direction
 
     trainer = MLPTrainer(moons, MLPConfig.for_dataset(moons, hidden=(8,)), [LaneSetup("a", sgd())])
-    trainer.run(5)
+    run(trainer, 5)
     alphas, betas, z, _ = loss_slice(trainer, 0, "random", res=5, span=1.0, seed=11)
     # Rebuild the same two directions (same seed, same draw order) and evaluate one point by hand.
     generator = torch.Generator().manual_seed(11)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from sgdtui.cli import main
-from sgdtui.engine.race import LaneConfig
+from sgdtui.engine.lane import LaneConfig
 from sgdtui.engine.script import ScriptError, load_script
-from sgdtui.engine.session import AddLane, CommandError, MoveStarts, RemoveLane, Reset, Session, SetLane
-from sgdtui.mlp.race import MLPProblem
+from sgdtui.engine.commands import AddLane, CommandError, MoveStarts, RemoveLane, Reset, SetLane
+from sgdtui.engine.session import Session
+from sgdtui.mlp.problem import MLPProblem
 
 SCRIPT = """
 version = 1
@@ -45,8 +46,8 @@ def write(tmp_path, text, name="s.toml"):
 
 def test_mlp_script_parses_with_default_batch(tmp_path):
     script = load_script(write(tmp_path, SCRIPT.format(dataset="moons", norm="none")))
-    assert isinstance(script.surface, MLPProblem)
-    assert script.surface.hidden == (16, 16) and script.surface.device == "cpu"
+    assert isinstance(script.problem, MLPProblem)
+    assert script.problem.hidden == (16, 16) and script.problem.device == "cpu"
     assert [lane.batch for lane in script.lanes] == [32, 16]  # MLP lanes default to batch 32
 
 
@@ -76,7 +77,7 @@ def test_mlp_replay_is_byte_identical(tmp_path, norm, capsys):
 def test_adam_reaches_97_percent_on_moons_in_a_few_hundred_steps():
     problem = MLPProblem(dataset="moons", hidden=(32, 32), n=1000, noise=0.1, device="cpu")
     session = Session(problem, [LaneConfig.create("adam", "adam", lr=0.01, batch=32)])
-    session.step(300)
+    session.advance(300)
     snap = session.snapshot()
     assert snap.lanes[0].val_acc[-1] >= 0.97
 
@@ -85,16 +86,16 @@ def test_commands_in_mlp_mode_and_script_round_trip(tmp_path):
     problem = MLPProblem(dataset="xor", hidden=(16,), n=300, device="cpu", eval_every=4)
     lanes = [LaneConfig.create("a", "adam", lr=0.02, batch=16), LaneConfig.create("s", "sgd", lr=0.2, batch=16)]
     session = Session(problem, lanes, seed=5)
-    session.step(10)
+    session.advance(10)
     session.apply(SetLane("s", {"lr": 0.1, "batch": 32, "weight_decay": 0.01,
                                 "schedule": {"name": "cosine", "T_max": 50}, "coupling": "sqrt"}))
-    session.step(7)
+    session.advance(7)
     session.apply(AddLane({"optimizer": "lamb", "lr": 0.01, "batch": 16}))
-    session.step(5)
+    session.advance(5)
     session.apply(RemoveLane("a"))
-    session.step(3)
+    session.advance(3)
     session.apply(Reset())
-    session.step(6)
+    session.advance(6)
     with pytest.raises(CommandError):
         session.apply(MoveStarts("s", ((0.0, 0.0),)))
     with pytest.raises(CommandError):
@@ -114,12 +115,12 @@ def test_diverging_mlp_lane_is_marked_and_others_survive():
     problem = MLPProblem(dataset="moons", hidden=(16,), n=300, device="cpu")
     lanes = [LaneConfig.create("wild", "sgd", lr=1e6, batch=16), LaneConfig.create("calm", "adam", lr=0.01, batch=16)]
     session = Session(problem, lanes)
-    session.step(40)
+    session.advance(40)
     snap = session.snapshot()
     wild, calm = snap.lane("wild"), snap.lane("calm")
     assert wild.diverged_at is not None and wild.status.startswith("diverged at")
     assert calm.diverged_at is None and np.isfinite(calm.train_loss).all()
-    assert snap.grid is not None and snap.grid.shape[:2] == (60, 60)
+    assert snap.payload.grid is not None and snap.payload.grid.shape[:2] == (60, 60)
 
 
 @pytest.mark.parametrize("problem,message", [
@@ -152,9 +153,9 @@ def test_mlp_numbers_do_not_depend_on_when_snapshots_are_taken():
         lanes = [LaneConfig.create("wild", "sgd", lr=50.0, batch=16), LaneConfig.create("calm", "adam", lr=0.01, batch=16)]
         session = Session(problem, lanes)
         for _ in range(60 // flush_every):
-            session.step(flush_every)
+            session.advance(flush_every)
             session.race.flush()
-        return session.trajectories(), session.evaluations(), session.snapshot().lane("wild").diverged_at
+        return session.trajectories(), session.race.evaluations(), session.snapshot().lane("wild").diverged_at
 
     (traj_a, eval_a, div_a), (traj_b, eval_b, div_b) = run(1), run(60)
     assert div_a is not None and div_a == div_b
@@ -169,7 +170,7 @@ def test_a_lanes_validation_numbers_do_not_depend_on_how_many_lanes_there_are():
         problem = MLPProblem(dataset="circles", hidden=(16,), n=300, device="cpu", eval_every=5)
         lanes = [LaneConfig.create(f"l{i}", "adam", lr=0.01, batch=16) for i in range(n_lanes)]
         session = Session(problem, lanes)
-        session.step(10)
-        return session.evaluations()["l0"]["val_loss"]
+        session.advance(10)
+        return session.race.evaluations()["l0"]["val_loss"]
 
     np.testing.assert_array_equal(val_loss(1), val_loss(9))

@@ -9,9 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from sgdtui.engine.race import LaneConfig, Race, lane_seed
+from sgdtui.engine.lane import LaneConfig, lane_seed
 from sgdtui.engine.schedules import make_schedule
+from sgdtui.engine.surface_problem import SurfaceProblem
+from sgdtui.engine.surface_race import SurfaceRace
 from sgdtui.engine.surfaces import DTYPE, SurfaceRegistry, surface_from_expr
+
+
+def Race(surface, lanes=(), **kwargs) -> SurfaceRace:
+    """A surface race on ``surface`` (a Surface object, as these tests build them)."""
+    return SurfaceRace(SurfaceProblem(surface, {"surface": surface.name}), list(lanes), **kwargs)
+
+
+def steer(lane, **settings) -> None:
+    """What a SetLane does to a lane: its config with ``settings``, validated, applied."""
+    lane.apply_config(lane.config.with_settings(settings))
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 
@@ -177,7 +189,7 @@ def test_coupling_changes_the_effective_lr_with_batch():
     assert race.lane("lin").effective_lr == pytest.approx(0.001)
     assert race.lane("mom").effective_lr == pytest.approx(0.1 * 0.001)
     for lane in race.lanes:
-        lane.set_config(batch=16)
+        steer(lane, batch=16)
     race.step(1)
     assert race.lane("lin").effective_lr == pytest.approx(16 * 0.001)
     assert race.lane("mom").effective_lr == pytest.approx((1 - 0.9) * 16 * 0.001)
@@ -244,9 +256,9 @@ def test_status_converged_running_and_temperature():
     assert race.lane("hot").status().startswith("diverged at ")  # 0.03 > 2/100: unstable
     lane = race.lane("fast")
     assert lane.temperature == pytest.approx(0.015)
-    lane.set_config(batch=10)
+    steer(lane, batch=10)
     assert lane.temperature == pytest.approx(0.0015)
-    lane.set_hyper("lr", 0.02)
+    steer(lane, lr=0.02)
     assert lane.effective_lr == 0.02
     # a stationary point of a surface without a known minimum counts as converged
     saddle = Race(REGISTRY.get("saddle"), [LaneConfig.create("still", "sgd", lr=0.1, starts=((0.0, 0.0),))])
@@ -257,10 +269,10 @@ def test_status_converged_running_and_temperature():
 def test_set_hyper_live_and_validated():
     race = Race(REGISTRY.get("rosenbrock"), [LaneConfig.create("m", "momentum", lr=1e-4, momentum=0.5)])
     lane = race.lane("m")
-    lane.set_hyper("momentum", 0.9)
+    steer(lane, momentum=0.9)
     assert lane.optimizer.param_groups[0]["momentum"] == 0.9
-    with pytest.raises(ValueError, match="'momentum' = 2 is out of range"):
-        lane.set_hyper("momentum", 2)
+    with pytest.raises(ValueError, match=r"momentum: must be a number in \[0, 1\), got 2"):
+        steer(lane, momentum=2)
     assert lane.config.hyper["momentum"] == 0.9
 
 
@@ -268,7 +280,7 @@ def test_surface_switch_restarts_every_lane():
     race = Race(REGISTRY.get("rosenbrock"), [LaneConfig.create("a", "sgd", lr=1e-4, starts=((0.0, 0.0),))])
     race.step(5)
     bowl = surface_from_expr("x**2 + y**2", starts=[(2.0, 2.0)])
-    race.set_surface(bowl)
+    race.set_problem(SurfaceProblem(bowl, {"expr": "x**2 + y**2"}))
     lane = race.lane("a")
     assert lane.t == 0 and lane.positions.tolist() == [[2.0, 2.0]]
     race.step(1)
@@ -278,11 +290,11 @@ def test_surface_switch_restarts_every_lane():
 def test_lane_config_validation():
     with pytest.raises(ValueError, match="batch"):
         LaneConfig.create("x", "sgd", batch=0)
-    with pytest.raises(ValueError, match="unknown coupling 'lin'"):
+    with pytest.raises(ValueError, match="coupling: must be one of .*got 'lin'; did you mean 'linear'"):
         LaneConfig.create("x", "sgd", coupling="lin")
     with pytest.raises(ValueError, match="noise"):
         LaneConfig.create("x", "sgd", noise=-1)
-    with pytest.raises(ValueError, match="start point"):
+    with pytest.raises(ValueError, match=r"starts: must be a non-empty list of \[x, y\] points"):
         LaneConfig.create("x", "sgd", starts=((0.0, math.inf),))
     with pytest.raises(ValueError):
         LaneConfig.create("x", "sgd", schedule="nope")

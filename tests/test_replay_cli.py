@@ -16,7 +16,7 @@ import pytest
 
 from sgdtui.cli import main
 from sgdtui.engine.optimizers import OPTIMIZERS
-from sgdtui.engine.replay import CSV_COLUMNS
+from sgdtui.engine.surface_race import CSV_COLUMNS
 from sgdtui.engine.schedules import SCHEDULES
 from sgdtui.engine.surfaces import SurfaceRegistry
 

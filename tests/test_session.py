@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from sgdtui.cli import main
-from sgdtui.engine.race import LaneConfig
+from sgdtui.engine.lane import LaneConfig
 from sgdtui.engine.script import load_script
-from sgdtui.engine.session import (
-    AddLane, CommandError, MoveStarts, RemoveLane, Reset, Session, SetLane, Step, SwitchSurface,
+from sgdtui.engine.commands import (
+    AddLane, CommandError, MoveStarts, RemoveLane, Reset, SetLane, Step, SwitchProblem,
 )
+from sgdtui.engine.session import Session
 from sgdtui.engine.surfaces import SurfaceRegistry
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
@@ -28,31 +29,31 @@ def read_csv_lanes(path):
 
 def drive(session: Session) -> None:
     """A session steered the way a user would: every kind of command at various clocks."""
-    session.step(10)
+    session.advance(10)
     session.apply(SetLane("sgd", {"lr": 0.002, "noise": 0.5, "batch": 4}))
     session.apply(Step(15))
     session.apply(SetLane("adam", {"betas": [0.8, 0.99], "schedule": {"name": "step", "step_size": 5, "gamma": 0.5}}))
     session.apply(AddLane({"optimizer": "momentum", "lr": 0.001, "momentum": 0.8, "coupling": "momentum",
                            "batch": 2, "noise": 0.3}))
-    session.step(12)
+    session.advance(12)
     session.apply(SetLane("momentum", {"batch": 8}))
     session.apply(MoveStarts("sgd", ((0.5, 0.5), (-1.0, 1.5))))
-    session.step(7)
+    session.advance(7)
     session.apply(RemoveLane("adam"))
-    session.step(5)
+    session.advance(5)
     session.apply(Reset())
-    session.step(6)
-    session.apply(SwitchSurface(surface="himmelblau"))
-    session.step(9)
-    session.apply(SwitchSurface(expr="(x - 1)**2 + 3*(y + 0.5)**2", xlim=(-3.0, 3.0), ylim=(-2.0, 2.0)))
+    session.advance(6)
+    session.apply(SwitchProblem({"surface": "himmelblau"}))
+    session.advance(9)
+    session.apply(SwitchProblem({"expr": "(x - 1)**2 + 3*(y + 0.5)**2", "xlim": [-3.0, 3.0], "ylim": [-2.0, 2.0]}))
     session.apply(SetLane("sgd", {"schedule": "cosine", "coupling": "linear"}))
-    session.step(11)
+    session.advance(11)
 
 
 def make_session() -> Session:
     lanes = [LaneConfig.create("sgd", "sgd", lr=0.001, starts=((-1.5, 2.0),)),
              LaneConfig.create("adam", "adam", lr=0.05, noise=1.0, batch=2)]
-    return Session(REGISTRY.get("rosenbrock"), lanes, seed=11, registry=REGISTRY, history_capacity=None)
+    return Session({"surface": "rosenbrock"}, lanes, seed=11, registry=REGISTRY, history_capacity=None)
 
 
 def assert_same_trajectories(a: dict, b: dict) -> None:
@@ -72,7 +73,7 @@ def driven():
 def test_the_driven_session_did_what_it_was_told(driven):
     assert driven.clock == 75
     assert [lane.config.name for lane in driven.race.lanes] == ["sgd", "momentum"]
-    assert driven.surface.name == "expr" and driven.surface.xlim == (-3.0, 3.0)
+    assert driven.problem.surface.name == "expr" and driven.problem.surface.xlim == (-3.0, 3.0)
     sgd = driven.race.lane("sgd")
     assert sgd.config.batch == 4 and sgd.config.noise == 0.5 and sgd.config.coupling == "linear"
     assert sgd.config.schedule == "cosine" and sgd.config.hyper["lr"] == 0.002
@@ -129,27 +130,29 @@ def test_same_script_twice_gives_byte_identical_csv(driven, tmp_path, capsys):
 
 @pytest.mark.parametrize("command,pattern", [
     (SetLane("nobody", {"lr": 0.1}), "no lane named 'nobody'"),
-    (SetLane("sgd", {"lr": -1}), "'lr' = -1 is out of range"),
+    (SetLane("sgd", {"lr": -1}), r"lr: must be a number in \(0, 1e\+06\], got -1"),
     (SetLane("sgd", {"momentum": 0.5, "batch": 0}), "batch"),
-    (SetLane("sgd", {"lr": 0.5, "coupling": "quadratic"}), "unknown coupling"),
+    (SetLane("sgd", {"lr": 0.5, "coupling": "quadratic"}), "coupling: must be one of"),
     (SetLane("sgd", {"lr": 0.5, "schedule": "bogus"}), "bogus"),
-    (SetLane("sgd", {"betas": [0.9, 0.99]}), "has no hyperparameter 'betas'"),
+    (SetLane("sgd", {"betas": [0.9, 0.99]}), "'sgd' has no setting 'betas'"),
     (AddLane({"optimizer": "adma"}), "did you mean 'adam'"),
     (AddLane({"name": "adam", "optimizer": "sgd"}), "already exists"),
     (RemoveLane("ghost"), "no lane named 'ghost'"),
-    (MoveStarts("sgd", ((0.0, float("nan")),)), "start point"),
-    (SwitchSurface(surface="rosenbrok"), "did you mean 'rosenbrock'"),
-    (SwitchSurface(expr="x + import"), "import"),
+    (MoveStarts("sgd", ((0.0, float("nan")),)), r"starts: must be a non-empty list of \[x, y\] points"),
+    (SwitchProblem({"surface": "rosenbrok"}), "did you mean 'rosenbrock'"),
+    (SwitchProblem({"expr": "x + import"}), "import"),
+    (SwitchProblem({"expr": "x**2", "xlim": [float("-inf"), float("inf")]}), "xlim: must be"),
+    (SwitchProblem({"mlp": {"dataset": "moons"}}), "cannot switch from a surface problem to a mlp problem"),
 ])
 def test_an_invalid_command_raises_and_changes_nothing(command, pattern):
     session = make_session()
-    session.step(5)
+    session.advance(5)
     before_traj = copy.deepcopy(session.trajectories())
     before_cfg = [lane.config for lane in session.race.lanes]
-    before = (session.clock, session.version, len(session.log), session.surface)
+    before = (session.clock, session.version, len(session.log), session.problem)
     with pytest.raises(CommandError, match=pattern):
         session.apply(command)
-    assert (session.clock, session.version, len(session.log), session.surface) == before
+    assert (session.clock, session.version, len(session.log), session.problem) == before
     assert [lane.config for lane in session.race.lanes] == before_cfg
     assert_same_trajectories(before_traj, session.trajectories())
     lane = session.race.lane("sgd")
@@ -158,11 +161,11 @@ def test_an_invalid_command_raises_and_changes_nothing(command, pattern):
 
 def test_commands_are_logged_with_the_clock_and_reset_does_not_rewind_it():
     session = make_session()
-    session.step(3)
+    session.advance(3)
     session.apply(SetLane("sgd", {"lr": 0.01}))
-    session.step(2)
+    session.advance(2)
     session.apply(Reset())
-    session.step(4)
+    session.advance(4)
     assert session.clock == 9
     assert [step for step, _ in session.log] == [3, 5]
     script = session.to_script()
@@ -182,4 +185,31 @@ def test_from_script_text_of_an_example(tmp_path):
     assert traj["lr"][:11].tolist() == [0.1] * 11 and traj["lr"][11:].tolist() == [0.5] * 10
     assert session.clock == 20
     with pytest.raises(ValueError, match="no step count"):
-        Session(REGISTRY.get("booth"), []).run()
+        Session({"surface": "booth"}, [], registry=REGISTRY).run()
+
+
+def test_a_session_switching_to_a_surfaces_dir_surface_replays_with_that_dir(tmp_path, capsys):
+    # The TUI records `surface = "mine"` events for a surface loaded with --surfaces DIR; the event
+    # must be checked against that same registry when the script is read back (it was refused).
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "bowl.toml").write_text('name = "my-bowl"\nexpr = "(x - 1)**2 + 3*y**2"\nstarts = [[-2.0, 2.0]]\n')
+    (folder / "tilt.toml").write_text('name = "my-tilt"\nexpr = "x**2 + (y - x)**2"\nstarts = [[2.0, -2.0]]\n')
+    registry = SurfaceRegistry(extra_dirs=[folder], include_user_dir=False)
+    session = Session({"surface": "my-bowl"}, [LaneConfig.create("g", "sgd", lr=0.05)], registry=registry)
+    session.advance(10)
+    session.apply(SwitchProblem({"surface": "my-tilt"}))
+    session.advance(5)
+    path = tmp_path / "recorded.toml"
+    path.write_text(session.to_toml())
+    out = tmp_path / "out"
+    assert main(["replay", str(path), "--surfaces", str(folder), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == ["my-bowl", "my-tilt"]
+    replayed = Session.from_script(path, registry=registry)
+    replayed.run()
+    assert_same_trajectories(session.trajectories(), replayed.trajectories())
+    # without the folder, the same script fails with one line naming the key
+    assert main(["replay", str(path), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "problem.surface: unknown surface 'my-bowl'" in err and len(err.strip().splitlines()) == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgdtui.engine.session import Step
+from sgdtui.engine.commands import Step
 from sgdtui.ui.app import PlaygroundApp
 from sgdtui.ui.launch import build_session
 from sgdtui.ui.widgets.contour import ContourPlot
@@ -18,8 +18,8 @@ SIZE = (120, 40)
 
 def make_app() -> PlaygroundApp:
     args = argparse.Namespace(surface=None, expr=None, surfaces=[], script=None, record=None, seed=0)
-    session, registry = build_session(args)
-    return PlaygroundApp(session, registry, live_rates=False)
+    session, factory = build_session(args)
+    return PlaygroundApp(session, factory, live_rates=False)
 
 
 def drained(steps: int = 0, keys: tuple[str, ...] = ()):
@@ -31,9 +31,9 @@ def drained(steps: int = 0, keys: tuple[str, ...] = ()):
         await app.workers.wait_for_complete()  # level lines
         for _ in range(100):  # the worker's result message may land a moment later
             await pilot.pause(0.02)
-            if app.levels_ready:
+            if app.view.levels_ready:
                 break
-        assert app.levels_ready
+        assert app.view.levels_ready
         app._tick()
         for plot in app.query(ContourPlot):
             plot.redraw_paths()  # the picture must not depend on how many frames came before

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgdtui.engine.race import hessian_info
+from sgdtui.engine.surface_race import hessian_info
 from sgdtui.engine.surfaces import (
     DTYPE, DataSurface, ExpressionSurface, SurfaceError, SurfaceRegistry, surface_from_expr, user_surface_dir,
 )

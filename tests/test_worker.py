@@ -7,20 +7,21 @@ import time
 import numpy as np
 import pytest
 
+from sgdtui.engine import steering
+from sgdtui.engine.commands import AddLane, CommandError, Nudge, Query, ScriptText, SetLane, Step, Trajectories
+from sgdtui.engine.lane import LaneConfig
 from sgdtui.engine.optimizers import KEY_FACTOR, OPTIMIZERS
-from sgdtui.engine.race import LaneConfig
 from sgdtui.engine.schedules import COUPLINGS, SCHEDULE_CYCLE
-from sgdtui.engine.session import AddLane, CommandError, Session, SetLane, Step
+from sgdtui.engine.session import Session
 from sgdtui.engine.surfaces import SurfaceRegistry
-from sgdtui.ui import steering
-from sgdtui.ui.launch import default_lanes
+from sgdtui.ui.sessions import default_lanes
 from sgdtui.ui.worker import SPEED_LEVELS, SessionWorker
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 
 
 def make_session(lanes=None) -> Session:
-    return Session(REGISTRY.get("pathological"), lanes or default_lanes(), registry=REGISTRY, seed=0)
+    return Session({"surface": "pathological"}, lanes or default_lanes(), registry=REGISTRY, seed=0)
 
 
 @pytest.fixture
@@ -41,13 +42,14 @@ def test_commands_are_applied_and_published(worker):
     assert worker.latest.snapshot.clock == 3
 
 
-def test_builders_read_the_lane_at_the_step_boundary(worker):
+def test_nudges_read_the_lane_at_the_step_boundary(worker):
     # Two presses before any frame is drawn still give two factors.
-    worker.submit(steering.nudge_lr("sgd", 1))
-    worker.submit(steering.nudge_lr("sgd", 1))
+    first = worker.submit(Nudge("sgd", "lr", 1))
+    worker.submit(Nudge("sgd", "lr", 1))
     assert worker.wait_idle()
     assert worker.latest.snapshot.lane("sgd").base_lr == pytest.approx(KEY_FACTOR**2)
-    log = worker.call(lambda s: list(s.log)).result(5)
+    assert first.result(5) == SetLane("sgd", {"lr": pytest.approx(KEY_FACTOR)})  # logged as the SetLane
+    log = worker._session.log
     assert [cmd.settings["lr"] for _, cmd in log] == pytest.approx([KEY_FACTOR, KEY_FACTOR**2])
 
 
@@ -62,20 +64,21 @@ def test_command_error_is_reported_and_worker_keeps_serving(worker):
     assert worker.take_errors() == []
 
 
-def test_unexpected_exception_in_a_builder_is_reported(worker):
-    def broken(session):
-        raise RuntimeError("boom in builder")
+def test_unexpected_exception_in_a_command_is_reported(worker, monkeypatch):
+    def broken(command):
+        raise RuntimeError("boom in apply")
 
-    worker.submit(broken)
+    monkeypatch.setattr(worker._session, "_apply", broken)
+    worker.submit(SetLane("sgd", {"lr": 0.5}))
     worker.submit(Step(2))
     assert worker.wait_idle()
     [error] = worker.take_errors()
-    assert "RuntimeError" in error.message and "boom in builder" in error.message
+    assert "RuntimeError" in error.message and "boom in apply" in error.message
     assert worker.alive and worker.latest.snapshot.clock == 2
 
 
 def test_exception_while_running_pauses_and_is_reported(worker):
-    session = worker.call(lambda s: s).result(5)
+    session = worker._session
     real_step = session.race.step
     calls = {"n": 0}
 
@@ -160,7 +163,7 @@ def test_surface_snapshots_carry_a_hessian_only_for_the_selected_lane():
         assert snap.clock == 2
         assert [lane.name for lane in snap.lanes if lane.hessian is not None] == ["rmsprop"]
         worker.selected = None  # nobody selected (a headless reader): every lane's read-out
-        worker.call(lambda s: None)
+        worker.refresh()
         assert worker.wait_idle()
         assert all(lane.hessian is not None for lane in worker.latest.snapshot.lanes)
     finally:
@@ -178,11 +181,15 @@ def test_submit_resolves_to_the_command_as_logged(worker):
     assert [lane.name for lane in worker.latest.snapshot.lanes][-2:] == ["adam-2", "adam-3"]
 
 
-def test_call_runs_in_the_worker_and_returns_results(worker):
-    assert "[[lanes]]" in worker.call(lambda s: s.to_toml()).result(5)
-    future = worker.call(lambda s: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
+def test_queries_are_answered_in_the_worker(worker):
+    assert "[[lanes]]" in worker.ask(ScriptText()).result(5)
+    class Unknown(Query):
+        """A query no problem kind answers."""
+
+    future = worker.ask(Unknown())
+    with pytest.raises(CommandError, match="not available"):
         future.result(5)
+    assert worker.alive
 
 
 def test_script_events_fire_on_time_while_stepping(tmp_path):
@@ -196,8 +203,8 @@ def test_script_events_fire_on_time_while_stepping(tmp_path):
     worker.start()
     worker.submit(Step(20))
     worker.wait_idle()
-    ours = worker.call(lambda s: s.trajectories()).result(5)
-    log = worker.call(lambda s: list(s.log)).result(5)
+    ours = worker.ask(Trajectories()).result(5)
+    log = list(worker._session.log)
     worker.stop()
     assert log[0][0] == 7
     replay = Session.from_script(script)
@@ -220,17 +227,22 @@ def test_noise_steps_up_by_doubling_and_back_to_zero():
     assert down == [0.4, 0.2, 0.1, 0.0]
 
 
-def test_batch_schedule_coupling_and_decay_builders():
+def test_nudges_resolve_into_settings():
     session = make_session([LaneConfig.create("m", "momentum", lr=0.1, momentum=0.9),
                             LaneConfig.create("l", "sgld", lr=0.01)])
-    assert steering.scale_batch("m", -1)(session).settings == {"batch": 1}
-    assert steering.scale_batch("m", 1)(session).settings == {"batch": 2}
-    assert steering.cycle_schedule("m")(session).settings == {"schedule": SCHEDULE_CYCLE[1]}
-    assert steering.cycle_coupling("m")(session).settings == {"coupling": COUPLINGS[1]}
-    beta = steering.nudge_decay("m", 1)(session).settings["momentum"]
-    assert beta == pytest.approx(1 - 0.1 / KEY_FACTOR)
+
+    def settings(what, direction=1, lane="m"):
+        return steering.nudged_settings(session.race.lane(lane).config, Nudge(lane, what, direction))
+
+    assert settings("batch", -1) == {"batch": 1}
+    assert settings("batch", 1) == {"batch": 2}
+    assert settings("schedule") == {"schedule": SCHEDULE_CYCLE[1]}
+    assert settings("coupling") == {"coupling": COUPLINGS[1]}
+    assert settings("decay", 1)["momentum"] == pytest.approx(1 - 0.1 / KEY_FACTOR)
     assert OPTIMIZERS["sgld"].decay_param is None
     with pytest.raises(CommandError, match="no β"):
-        steering.nudge_decay("l", 1)(session)
+        settings("decay", 1, lane="l")
     with pytest.raises(CommandError, match="ghost"):
-        steering.nudge_lr("ghost", 1)(session)
+        session.apply(Nudge("ghost", "lr", 1))
+    with pytest.raises(CommandError, match="unknown nudge"):
+        session.apply(Nudge("m", "temperature", 1))

@@ -10,129 +10,44 @@ hundred steps); every other hyperparameter keeps torch's default.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from sgdtui.engine import variants
-from sgdtui.engine.checks import did_you_mean, is_number
+from sgdtui.engine.checks import did_you_mean
+from sgdtui.engine.params import KEY_FACTOR, ParamSpec, SettingError  # noqa: F401 - KEY_FACTOR re-exported
 
-# One press of a key moves a log-scaled value by a quarter decade.
-KEY_FACTOR = 10 ** 0.25
-
-
-class OptimizerConfigError(ValueError):
-    """Unknown optimizer or invalid hyperparameter; the message names it and the valid choices."""
+class OptimizerConfigError(SettingError):
+    """Unknown optimizer or invalid hyperparameter; the key names it, the reason the valid choices."""
 
 
-@dataclass(frozen=True)
-class HyperParam:
-    """One hyperparameter of an optimizer.
-
-    ``step`` says how the keys move it: "log" multiplies by 10^(1/4); "decay" is a β in [0, 1)
-    moved additively in log(1 - β) (four presses = one decade of 1 - β); "count" is an EMA
-    length N = 1/(1 - β) moved multiplicatively; "linear" adds ``increment``; "bool" toggles.
-    """
-
-    name: str
-    default: Any
-    low: float = 0.0
-    high: float = math.inf
-    step: str = "linear"
-    help: str = ""
-    kind: type = float  # float, int, bool, or tuple for (beta1, beta2)
-    low_open: bool = False  # low itself is not allowed
-    high_open: bool = False
-    increment: float = 0.1
-    first: float | None = None  # "log" steps from 0: the first value up (and below it, back to 0)
-
-    def validate(self, value: Any, where: str = "") -> Any:
-        """Return the value coerced to this parameter's type, or raise OptimizerConfigError."""
-        prefix = f"{where}: " if where else ""
-        if self.kind is bool:
-            if not isinstance(value, bool):
-                raise OptimizerConfigError(f"{prefix}'{self.name}' must be true or false, got {value!r}")
-            return value
-        if self.kind is tuple:
-            if (
-                not isinstance(value, (list, tuple))
-                or len(value) != 2
-                or not all(is_number(v) for v in value)
-            ):
-                raise OptimizerConfigError(f"{prefix}'{self.name}' must be a pair of numbers, got {value!r}")
-            return tuple(self._check_range(float(v), prefix) for v in value)
-        if not is_number(value):
-            raise OptimizerConfigError(f"{prefix}'{self.name}' must be a number, got {value!r}")
-        if self.kind is int:
-            if float(value) != int(value):
-                raise OptimizerConfigError(f"{prefix}'{self.name}' must be an integer, got {value!r}")
-            return int(self._check_range(int(value), prefix))
-        return self._check_range(float(value), prefix)
-
-    def _check_range(self, v: float, prefix: str) -> float:
-        too_low = v < self.low or (self.low_open and v == self.low)
-        too_high = v > self.high or (self.high_open and v == self.high)
-        if too_low or too_high or math.isnan(v):
-            raise OptimizerConfigError(f"{prefix}'{self.name}' = {v:g} is out of range {self.range_text()}")
-        return v
-
-    def range_text(self) -> str:
-        if self.kind is bool:
-            return "true | false"
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
-        return f"{lo}{self.low:g}, {self.high:g}{hi}"
-
-    def nudge(self, value: Any, direction: int) -> Any:
-        """The value after one key press up (+1) or down (-1), clamped into range."""
-        if self.kind is tuple:  # betas: the keys move beta1
-            return (self.nudge_scalar(value[0], direction), value[1])
-        return self.nudge_scalar(value, direction)
-
-    def nudge_scalar(self, value: float, direction: int) -> Any:
-        if self.kind is bool:
-            return not value
-        if self.step == "log":
-            if self.first is not None:  # a log scale never reaches 0: step between 0 and ``first``
-                if value <= 0:
-                    return self.first if direction > 0 else 0.0
-                if direction < 0 and value / KEY_FACTOR < self.first * 0.999:
-                    return 0.0
-            new = value * KEY_FACTOR ** direction if value > 0 else self.default
-        elif self.step == "decay":
-            # additive in log(1 - beta)
-            new = 1.0 - (1.0 - value) / KEY_FACTOR ** direction
-        elif self.step == "count":
-            new = value * KEY_FACTOR ** direction
-        else:
-            new = value + direction * self.increment
-        eps = 1e-12
-        hi = self.high - (1e-6 if self.high_open else 0.0)
-        lo = self.low + (eps if self.low_open else 0.0)
-        new = min(max(new, lo), hi)
-        if self.kind is int:
-            new = max(int(round(new)), int(math.ceil(lo)))
-            if new == value:
-                new = min(value + direction, int(hi)) if direction > 0 else max(value - 1, int(math.ceil(lo)))
-        return new
+def LR(default: float) -> ParamSpec:
+    return ParamSpec("lr", default, float, 0.0, 1e6, low_open=True, step="log",
+                     help="learning rate η: the step size (and the temperature)")
 
 
-def LR(default: float) -> HyperParam:
-    return HyperParam("lr", default, 0.0, 1e6, "log", "learning rate η: the step size (and the temperature)", low_open=True)
+def _decay(name: str, default: float, help: str) -> ParamSpec:
+    return ParamSpec(name, default, float, 0.0, 1.0, high_open=True, step="decay", help=help)
 
 
-MOMENTUM = HyperParam("momentum", 0.9, 0.0, 1.0, "decay", "heavy-ball momentum μ: buf = μ·buf + g", high_open=True)
-DAMPENING = HyperParam("dampening", 0.0, 0.0, 1.0, "linear", "torch SGD dampening: buf = μ·buf + (1-d)·g")
-NESTEROV = HyperParam("nesterov", False, step="bool", kind=bool, help="Nesterov look-ahead momentum")
-WEIGHT_DECAY = HyperParam("weight_decay", 0.0, 0.0, 1e3, "log", "weight decay λ (L2 pull toward 0)", first=1e-4)
-BETAS = HyperParam(
-    "betas", (0.9, 0.999), 0.0, 1.0, "decay", "EMA decays (β1 for the gradient, β2 for its square)",
-    kind=tuple, high_open=True,
-)
-EPS = HyperParam("eps", 1e-8, 0.0, 1.0, "log", "ε added to the denominator for stability")
-AMSGRAD = HyperParam("amsgrad", False, step="bool", kind=bool, help="keep the running max of the second moment")
+def _log(name: str, default: float, high: float, help: str, **extra: Any) -> ParamSpec:
+    return ParamSpec(name, default, float, 0.0, high, step="log", help=help, **extra)
+
+
+def _flag(name: str, help: str) -> ParamSpec:
+    return ParamSpec(name, False, bool, step="bool", help=help)
+
+
+MOMENTUM = _decay("momentum", 0.9, "heavy-ball momentum μ: buf = μ·buf + g")
+DAMPENING = ParamSpec("dampening", 0.0, float, 0.0, 1.0, help="torch SGD dampening: buf = μ·buf + (1-d)·g")
+NESTEROV = _flag("nesterov", "Nesterov look-ahead momentum")
+WEIGHT_DECAY = _log("weight_decay", 0.0, 1e3, "weight decay λ (L2 pull toward 0)", first=1e-4)
+BETAS = ParamSpec("betas", (0.9, 0.999), "pair", 0.0, 1.0, high_open=True, step="decay",
+                  help="EMA decays (β1 for the gradient, β2 for its square)")
+EPS = _log("eps", 1e-8, 1.0, "ε added to the denominator for stability")
+AMSGRAD = _flag("amsgrad", "keep the running max of the second moment")
 
 
 @dataclass(frozen=True)
@@ -142,7 +57,7 @@ class OptimizerSpec:
     name: str
     description: str
     update_rule: str
-    hyper: tuple[HyperParam, ...]
+    hyper: tuple[ParamSpec, ...]
     factory: Callable[..., torch.optim.Optimizer]
     decay_param: str | None = None  # the "β" the ] and [ keys move
     heavy_ball: bool = False  # lr multiplies a velocity that sums gradients: temperature ~ η/(1-μ)
@@ -150,12 +65,12 @@ class OptimizerSpec:
     per_row_option: bool = False  # lars/lamb: treat each trajectory as a layer
     fixed: dict = field(default_factory=dict)  # torch arguments this name pins (momentum's nesterov=False ...)
 
-    def param(self, name: str) -> HyperParam:
+    def param(self, name: str) -> ParamSpec:
         for hp in self.hyper:
             if hp.name == name:
                 return hp
         raise OptimizerConfigError(
-            f"optimizer '{self.name}' has no hyperparameter '{name}'{did_you_mean(name, self.param_names())}"
+            name, f"optimizer '{self.name}' has no hyperparameter '{name}'{did_you_mean(name, self.param_names())}"
             f" (valid: {', '.join(self.param_names())})"
         )
 
@@ -165,14 +80,17 @@ class OptimizerSpec:
     def defaults(self) -> dict[str, Any]:
         return {hp.name: hp.default for hp in self.hyper}
 
-    def validate(self, hyper: dict[str, Any], where: str = "") -> dict[str, Any]:
-        """Defaults overridden by ``hyper``, each value checked; raises OptimizerConfigError."""
+    def validate(self, hyper: dict[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``hyper``, each value checked; raises OptimizerConfigError
+        naming the key."""
         out = self.defaults()
         for key, value in hyper.items():
-            out[key] = self.param(key).validate(value, where)
+            try:
+                out[key] = self.param(key).validate(value)
+            except SettingError as exc:
+                raise OptimizerConfigError(exc.key, exc.reason) from None
         if self.name == "sgd" and out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
-            prefix = f"{where}: " if where else ""
-            raise OptimizerConfigError(f"{prefix}'nesterov' needs momentum > 0 and dampening = 0")
+            raise OptimizerConfigError("nesterov", "needs momentum > 0 and dampening = 0")
         return out
 
     def make(
@@ -224,7 +142,7 @@ _SPECS = [
     OptimizerSpec(
         "sgd", "torch SGD (plain gradient descent unless momentum > 0)",
         "buf = μ·buf + (1-d)·g; p -= lr·buf  (buf = g when μ = 0)",
-        (LR(0.1), HyperParam("momentum", 0.0, 0.0, 1.0, "decay", MOMENTUM.help, high_open=True),
+        (LR(0.1), _decay("momentum", 0.0, MOMENTUM.help),
          DAMPENING, NESTEROV, WEIGHT_DECAY),
         _torch(torch.optim.SGD), decay_param="momentum", heavy_ball=True,
     ),
@@ -243,20 +161,19 @@ _SPECS = [
     OptimizerSpec(
         "adagrad", "torch Adagrad: per-coordinate steps shrink with the summed squared gradients",
         "s += g²; p -= lr/(1+(t-1)·lr_decay) · g/(√s + ε)",
-        (LR(0.5), HyperParam("lr_decay", 0.0, 0.0, 1.0, "linear", "lr decay per step", increment=1e-3),
-         WEIGHT_DECAY, HyperParam("initial_accumulator_value", 0.0, 0.0, 1e6, "linear", "initial s"),
-         HyperParam("eps", 1e-10, 0.0, 1.0, "log", EPS.help)),
+        (LR(0.5), ParamSpec("lr_decay", 0.0, float, 0.0, 1.0, increment=1e-3, help="lr decay per step"),
+         WEIGHT_DECAY, ParamSpec("initial_accumulator_value", 0.0, float, 0.0, 1e6, help="initial s"),
+         _log("eps", 1e-10, 1.0, EPS.help)),
         _torch(torch.optim.Adagrad),
     ),
     OptimizerSpec(
         "rmsprop", "torch RMSprop: gradient divided by an EMA of its square",
         "s = α·s + (1-α)·g²; p -= lr·g/(√s + ε)",
-        (LR(0.01), HyperParam("alpha", 0.99, 0.0, 1.0, "decay", "EMA decay α of the squared gradient", high_open=True),
+        (LR(0.01), _decay("alpha", 0.99, "EMA decay α of the squared gradient"),
          EPS, WEIGHT_DECAY,
-         HyperParam("momentum", 0.0, 0.0, 1.0, "decay",
-                    "heavy-ball momentum on the normalized step: buf = μ·buf + g/(√s + ε); p -= lr·buf",
-                    high_open=True),
-         HyperParam("centered", False, step="bool", kind=bool, help="subtract the squared mean gradient")),
+         _decay("momentum", 0.0,
+                "heavy-ball momentum on the normalized step: buf = μ·buf + g/(√s + ε); p -= lr·buf"),
+         _flag("centered", "subtract the squared mean gradient")),
         _torch(torch.optim.RMSprop), decay_param="alpha", heavy_ball=True,
     ),
     OptimizerSpec(
@@ -267,14 +184,14 @@ _SPECS = [
     OptimizerSpec(
         "adamw", "torch AdamW: Adam with decoupled weight decay",
         "p -= lr·λ·p; then the Adam step", (LR(0.1), BETAS, EPS,
-        HyperParam("weight_decay", 1e-2, 0.0, 1e3, "log", WEIGHT_DECAY.help, first=1e-4), AMSGRAD),
+        _log("weight_decay", 1e-2, 1e3, WEIGHT_DECAY.help, first=1e-4), AMSGRAD),
         _torch(torch.optim.AdamW), decay_param="betas",
     ),
     OptimizerSpec(
         "nadam", "torch NAdam: Adam with Nesterov momentum",
         "Adam with a Nesterov look-ahead on m and a momentum-decay schedule",
         (LR(0.1), BETAS, EPS, WEIGHT_DECAY,
-         HyperParam("momentum_decay", 4e-3, 0.0, 1.0, "log", "ψ: momentum schedule decay")),
+         _log("momentum_decay", 4e-3, 1.0, "ψ: momentum schedule decay")),
         _torch(torch.optim.NAdam), decay_param="betas",
     ),
     OptimizerSpec(
@@ -285,7 +202,7 @@ _SPECS = [
     OptimizerSpec(
         "ema-momentum", "EMA momentum (course notes): m₀ = 0, m = βm + (1-β)g",
         "m = β·m + (1-β)·g; p -= lr·m",
-        (LR(0.1), HyperParam("beta", 0.9, 0.0, 1.0, "decay", "EMA decay β = 1 - 1/N", high_open=True), WEIGHT_DECAY),
+        (LR(0.1), _decay("beta", 0.9, "EMA decay β = 1 - 1/N"), WEIGHT_DECAY),
         variants.EMAMomentum, decay_param="beta",
     ),
     OptimizerSpec(
@@ -306,26 +223,26 @@ _SPECS = [
     OptimizerSpec(
         "adam-minbias", "Adam with EMA rate 1/min(t, N) instead of bias correction (course notes)",
         "m = (1-1/min(t,N_g))·m + g/min(t,N_g); s likewise with N_s; p -= lr·m/(√s + ε)",
-        (LR(0.1), HyperParam("n_g", 10.0, 1.0, 1e9, "count", "EMA length N_g of the gradient"),
-         HyperParam("n_s", 1000.0, 1.0, 1e9, "count", "EMA length N_s of the squared gradient"), EPS, WEIGHT_DECAY),
+        (LR(0.1), ParamSpec("n_g", 10.0, float, 1.0, 1e9, step="count", help="EMA length N_g of the gradient"),
+         ParamSpec("n_s", 1000.0, float, 1.0, 1e9, step="count", help="EMA length N_s of the squared gradient"), EPS, WEIGHT_DECAY),
         variants.AdamMinBias, decay_param="n_g",
     ),
     OptimizerSpec(
         "sgld", "stochastic gradient Langevin dynamics: samples exp(-loss/T)",
         "p ← p - lr·g + √(2·lr·T)·ξ, ξ ~ N(0, I)",
-        (LR(0.01), HyperParam("temperature", 0.01, 0.0, 1e3, "log", "Langevin temperature T"), WEIGHT_DECAY),
+        (LR(0.01), _log("temperature", 0.01, 1e3, "Langevin temperature T"), WEIGHT_DECAY),
         variants.SGLD, needs_generator=True,
     ),
     OptimizerSpec(
         "lars", "LARS: heavy-ball momentum with a layer-wise trust ratio ‖w‖/‖g‖",
         "local = trust·‖w‖/(‖g‖ + λ‖w‖); v = μ·v + lr·local·(g + λw); p -= v",
-        (LR(1.0), MOMENTUM, WEIGHT_DECAY, HyperParam("trust", 1.0, 0.0, 1e3, "log", "trust coefficient (1 = the slides' plain ratio)", low_open=True)),
+        (LR(1.0), MOMENTUM, WEIGHT_DECAY, _log("trust", 1.0, 1e3, "trust coefficient (1 = the slides' plain ratio)", low_open=True)),
         variants.LARS, decay_param="momentum", heavy_ball=True, per_row_option=True,
     ),
     OptimizerSpec(
         "lamb", "LAMB: the Adam step scaled by a layer-wise trust ratio ‖w‖/‖r‖",
         "r = m̂/(√v̂ + ε) + λw; p -= lr·(‖w‖/‖r‖)·r",
-        (LR(0.1), BETAS, HyperParam("eps", 1e-6, 0.0, 1.0, "log", EPS.help), WEIGHT_DECAY),
+        (LR(0.1), BETAS, _log("eps", 1e-6, 1.0, EPS.help), WEIGHT_DECAY),
         variants.LAMB, decay_param="betas", per_row_option=True,
     ),
 ]
@@ -336,9 +253,10 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {spec.name: spec for spec in _SPECS}
 def get_optimizer(name: str) -> OptimizerSpec:
     try:
         return OPTIMIZERS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or table where a name belongs
         raise OptimizerConfigError(
-            f"unknown optimizer {name!r}{did_you_mean(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)})"
+            "optimizer",
+            f"unknown optimizer {name!r}{did_you_mean(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)})",
         ) from None
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sgdtui.engine.checks import did_you_mean
+from sgdtui.engine.params import ParamSpec, SettingError
 
 __all__ = [
     "COUPLINGS",
@@ -38,7 +39,6 @@ __all__ = [
     "InverseTime",
     "MultiStep",
     "OneCycle",
-    "ParamSpec",
     "Plateau",
     "RangeTest",
     "Schedule",
@@ -53,120 +53,44 @@ __all__ = [
 ]
 
 
-class ScheduleError(ValueError):
-    """A schedule name or parameter is invalid (the message names it and what is allowed)."""
+class ScheduleError(SettingError):
+    """A schedule name or parameter is invalid (the key names it, the reason what is allowed)."""
 
 
-class CouplingError(ValueError):
+class CouplingError(SettingError):
     """A coupling rule, batch size or momentum is invalid."""
 
 
 # --------------------------------------------------------------------------------------------
-# Parameter specs: one validation path for make_schedule, direct construction and scripts.
+# Parameters: each is written once, as a dataclass field whose metadata holds its ParamSpec;
+# the registry (and so make_schedule, scripts and `sgdtui list schedules`) reads them from there.
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One schedule hyperparameter: its default, kind, allowed range and a help line.
+def param(default: Any, kind: Any = float, **spec: Any) -> Any:
+    """A schedule field: its default and the rest of its ParamSpec (range, help)."""
+    return field(default=default, metadata={"spec": dict(kind=kind, none_ok=default is None, **spec)})
 
-    ``kind`` is ``int``, ``float``, ``bool``, ``"list[int]"`` or ``"choice"``. A default of
-    ``None`` means ``None`` is allowed (it stands for a value derived from the lane's lr).
-    ``min``/``max`` bound the value (each element, for lists); ``min_open``/``max_open``
-    exclude the bound itself.
-    """
 
-    name: str
-    default: Any
-    kind: Any
-    choices: tuple[str, ...] = ()
-    min: float | None = None
-    max: float | None = None
-    help: str = ""
-    min_open: bool = False
-    max_open: bool = False
+def _steps(default: int, help: str) -> Any:  # a count of updates
+    return param(default, int, low=1, help=help)
 
-    def range_text(self) -> str:
-        if self.kind == "choice":
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.kind is bool:
-            return "true or false"
-        what = {int: "an int", float: "a number", "list[int]": "a list of ints"}[self.kind]
-        lo, hi = self.min, self.max
-        if lo is not None and hi is not None:
-            left, right = ("(" if self.min_open else "["), (")" if self.max_open else "]")
-            bounds = f" in {left}{lo:g}, {hi:g}{right}"
-        elif lo is not None:
-            bounds = f" {'>' if self.min_open else '>='} {lo:g}"
-        elif hi is not None:
-            bounds = f" {'<' if self.max_open else '<='} {hi:g}"
-        else:
-            bounds = ""
-        if self.kind == "list[int]" and bounds:
-            bounds = ", each" + bounds
-        if self.default is None:
-            bounds += " (or none)"
-        return what + bounds
 
-    def _fail(self, schedule: str, value: Any) -> ScheduleError:
-        return ScheduleError(
-            f"schedule '{schedule}': {self.name} must be {self.range_text()}, got {value!r}"
-        )
+def _positive(default: float | None, help: str) -> Any:
+    return param(default, float, low=0.0, low_open=True, help=help)
 
-    def _in_range(self, x: float) -> bool:
-        if self.min is not None and (x < self.min or (self.min_open and x == self.min)):
-            return False
-        if self.max is not None and (x > self.max or (self.max_open and x == self.max)):
-            return False
-        return True
 
-    def _as_int(self, schedule: str, value: Any) -> int:
-        # bool is an int subclass; True as a step count is a mistake, not a 1.
-        if isinstance(value, bool):
-            raise self._fail(schedule, value)
-        if isinstance(value, numbers.Integral):
-            number = int(value)
-        elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-            number = int(value)  # 70.0 from a TOML float or a key step is fine; 70.5 is not
-        else:
-            raise self._fail(schedule, value)
-        if not self._in_range(number):
-            raise self._fail(schedule, value)
-        return number
+def _gamma(default: float, help: str) -> Any:  # a decay factor in (0, 1]
+    return param(default, float, low=0.0, high=1.0, low_open=True, help=help)
 
-    def validate(self, schedule: str, value: Any) -> Any:
-        """Return ``value`` normalised to this parameter's kind, or raise ScheduleError."""
-        if value is None:
-            if self.default is None:
-                return None
-            raise self._fail(schedule, value)
-        if self.kind is int:
-            return self._as_int(schedule, value)
-        if self.kind is float:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise self._fail(schedule, value)
-            number = float(value)
-            if not math.isfinite(number) or not self._in_range(number):
-                raise self._fail(schedule, value)
-            return number
-        if self.kind is bool:
-            if not isinstance(value, bool):
-                raise self._fail(schedule, value)
-            return value
-        if self.kind == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                hint = did_you_mean(value, self.choices) if isinstance(value, str) else ""
-                raise ScheduleError(
-                    f"schedule '{schedule}': {self.name} must be {self.range_text()}, "
-                    f"got {value!r}{hint}"
-                )
-            return value
-        if self.kind == "list[int]":
-            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-                raise self._fail(schedule, value)
-            # Sorted like torch's MultiStepLR (a Counter; a repeated milestone decays twice).
-            return tuple(sorted(self._as_int(schedule, item) for item in value))
-        raise TypeError(f"ParamSpec {self.name!r} has an unknown kind {self.kind!r}")
+
+def _eta_min() -> Any:
+    return param(0.0, float, low=0.0, help="lr at the bottom of the cosine (absolute)")
+
+
+def schedule_params(cls: type) -> tuple[ParamSpec, ...]:
+    """The ParamSpecs of a schedule class, in field order."""
+    return tuple(ParamSpec(f.name, f.default, **f.metadata["spec"]) for f in fields(cls) if "spec" in f.metadata)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +115,7 @@ class Schedule(Protocol):
 
 def _check_step(t: int) -> None:
     if t < 0:
-        raise ScheduleError(f"step t must be >= 0 (updates already taken), got {t}")
+        raise ScheduleError("t", f"step t must be >= 0 (updates already taken), got {t}")
 
 
 class _ValidatedParams:
@@ -201,7 +125,11 @@ class _ValidatedParams:
 
     def _validate_fields(self) -> None:
         for spec in SCHEDULES[self.name].params:
-            object.__setattr__(self, spec.name, spec.validate(self.name, getattr(self, spec.name)))
+            try:
+                value = spec.validate(getattr(self, spec.name))
+            except SettingError as exc:
+                raise ScheduleError(exc.key, exc.reason) from None
+            object.__setattr__(self, spec.name, value)
         self._check_together()
 
     def _check_together(self) -> None:
@@ -249,8 +177,8 @@ class Step(_PureSchedule):
     """
 
     name: ClassVar[str] = "step"
-    step_size: int = 100
-    gamma: float = 0.1
+    step_size: int = _steps(100, "updates between decays")
+    gamma: float = _gamma(0.1, "decay factor per step")
 
     def lr(self, t: int, base_lr: float) -> float:
         _check_step(t)
@@ -265,8 +193,8 @@ class MultiStep(_PureSchedule):
     """torch's MultiStepLR: lr(t) = base_lr * gamma ** (number of milestones <= t)."""
 
     name: ClassVar[str] = "multistep"
-    milestones: tuple[int, ...] = (100, 200)
-    gamma: float = 0.1
+    milestones: tuple[int, ...] = param((100, 200), "list[int]", low=1, help="updates at which lr decays")
+    gamma: float = _gamma(0.1, "decay factor per milestone")
 
     def lr(self, t: int, base_lr: float) -> float:
         _check_step(t)
@@ -282,7 +210,7 @@ class Exponential(_PureSchedule):
     """torch's ExponentialLR: lr(t) = base_lr * gamma ** t."""
 
     name: ClassVar[str] = "exponential"
-    gamma: float = 0.99
+    gamma: float = _gamma(0.99, "decay factor per update")
 
     def lr(self, t: int, base_lr: float) -> float:
         _check_step(t)
@@ -302,8 +230,8 @@ class InverseTime(_PureSchedule):
     """
 
     name: ClassVar[str] = "inverse-time"
-    tau: float = 100.0
-    power: float = 1.0
+    tau: float = _positive(100.0, "updates until lr has halved (power 1)")
+    power: float = param(1.0, low=0.0, high=10.0, help="decay exponent a in t^-a")
 
     def lr(self, t: int, base_lr: float) -> float:
         _check_step(t)
@@ -328,8 +256,8 @@ class Cosine(_PureSchedule):
     """
 
     name: ClassVar[str] = "cosine"
-    T_max: int = 300
-    eta_min: float = 0.0
+    T_max: int = _steps(300, "updates from top to bottom")
+    eta_min: float = _eta_min()
 
     def lr(self, t: int, base_lr: float) -> float:
         _check_step(t)
@@ -349,9 +277,9 @@ class CosineRestarts(_PureSchedule):
     """
 
     name: ClassVar[str] = "cosine-restarts"
-    T_0: int = 100
-    T_mult: int = 1
-    eta_min: float = 0.0
+    T_0: int = _steps(100, "updates in the first period")
+    T_mult: int = param(1, int, low=1, high=16, help="each period is T_mult times longer")
+    eta_min: float = _eta_min()
 
     def _position(self, t: int) -> tuple[int, int]:
         """(T_cur, T_i): steps since the last restart and the current period, in integers."""
@@ -386,15 +314,15 @@ class WarmupCosine(_PureSchedule):
     """
 
     name: ClassVar[str] = "warmup-cosine"
-    warmup_steps: int = 30
-    T_max: int = 300
-    eta_min: float = 0.0
-    start_factor: float = 0.01
+    warmup_steps: int = param(30, int, low=0, help="updates of linear warm-up")
+    T_max: int = _steps(300, "update at which the cosine reaches eta_min")
+    eta_min: float = _eta_min()
+    start_factor: float = param(0.01, low=0.0, high=1.0, low_open=True, help="lr at t=0 as a fraction of lr")
 
     def _check_together(self) -> None:
         if self.T_max <= self.warmup_steps:
             raise ScheduleError(
-                f"schedule 'warmup-cosine': T_max must be > warmup_steps (the cosine needs at "
+                "T_max", f"must be > warmup_steps (the cosine needs at "
                 f"least one step), got T_max={self.T_max}, warmup_steps={self.warmup_steps}"
             )
 
@@ -424,11 +352,12 @@ class Cyclic(_PureSchedule):
     """
 
     name: ClassVar[str] = "cyclic"
-    max_lr: float | None = None
-    step_size_up: int = 50
-    step_size_down: int | None = None
-    mode: str = "triangular"
-    gamma: float = 1.0
+    max_lr: float | None = _positive(None, "top of the cycle (none: 10 x lr)")
+    step_size_up: int = _steps(50, "updates going up")
+    step_size_down: int | None = param(None, int, low=1, help="updates going down (none: step_size_up)")
+    mode: str = param("triangular", "choice", choices=("triangular", "triangular2", "exp_range"),
+                      help="triangular2 halves the height each cycle; exp_range scales it by gamma^t")
+    gamma: float = _gamma(1.0, "exp_range height factor per update")
 
     def lr(self, t: int, base_lr: float) -> float:
         _check_step(t)
@@ -467,13 +396,14 @@ class OneCycle(_PureSchedule):
     """
 
     name: ClassVar[str] = "one-cycle"
-    max_lr: float | None = None
-    total_steps: int = 300
-    pct_start: float = 0.3
-    anneal_strategy: str = "cos"
-    div_factor: float = 25.0
-    final_div_factor: float = 1e4
-    three_phase: bool = False
+    max_lr: float | None = _positive(None, "peak lr (none: the lane's lr)")
+    total_steps: int = param(300, int, low=2, help="updates in the cycle")
+    pct_start: float = param(0.3, low=0.0, high=1.0, low_open=True, high_open=True,
+                             help="fraction of the cycle going up")
+    anneal_strategy: str = param("cos", "choice", choices=("cos", "linear"), help="shape of each phase")
+    div_factor: float = param(25.0, low=1.0, help="initial lr = max_lr / div_factor")
+    final_div_factor: float = param(1e4, low=1.0, help="final lr = initial lr / final_div_factor")
+    three_phase: bool = param(False, bool, help="come back down to the initial lr before the final decay")
 
     def _check_together(self) -> None:
         # Every phase needs a positive length, or torch's interpolation divides by zero.
@@ -482,7 +412,7 @@ class OneCycle(_PureSchedule):
         if any(end <= start for start, end in zip(starts, ends)):
             phases = "three phases" if self.three_phase else "both phases"
             raise ScheduleError(
-                f"schedule 'one-cycle': pct_start={self.pct_start:g} with total_steps="
+                "pct_start", f"{self.pct_start:g} with total_steps="
                 f"{self.total_steps} leaves a phase with no steps; {phases} need "
                 f"pct_start*total_steps > 1 and more steps after the peak"
             )
@@ -533,14 +463,14 @@ class RangeTest(_PureSchedule):
     """
 
     name: ClassVar[str] = "range-test"
-    lr_min: float = 0.01
-    lr_max: float = 10**0.6
-    total_steps: int = 1000
+    lr_min: float = _positive(0.01, "lr at t=0")
+    lr_max: float = _positive(10**0.6, "lr at t=total_steps-1 and after")
+    total_steps: int = param(1000, int, low=2, help="updates in the sweep")
 
     def _check_together(self) -> None:
         if self.lr_max <= self.lr_min:
             raise ScheduleError(
-                f"schedule 'range-test': lr_max must be > lr_min, "
+                "lr_max", "must be > lr_min, "
                 f"got lr_min={self.lr_min:g}, lr_max={self.lr_max:g}"
             )
 
@@ -577,14 +507,14 @@ class Plateau(_ValidatedParams):
 
     name: ClassVar[str] = "plateau"
     stateful: ClassVar[bool] = True
-    mode: str = "min"
-    factor: float = 0.1
-    patience: int = 10
-    threshold: float = 1e-4
-    threshold_mode: str = "rel"
-    cooldown: int = 0
-    min_lr: float = 0.0
-    eps: float = 1e-8
+    mode: str = param("min", "choice", choices=("min", "max"), help="min: the loss should go down")
+    factor: float = param(0.1, low=0.0, high=1.0, low_open=True, high_open=True, help="lr multiplier per cut")
+    patience: int = param(10, int, low=0, help="updates without improvement tolerated")
+    threshold: float = param(1e-4, low=0.0, help="how much better counts as an improvement")
+    threshold_mode: str = param("rel", "choice", choices=("rel", "abs"), help="threshold relative or absolute")
+    cooldown: int = param(0, int, low=0, help="updates ignored after a cut")
+    min_lr: float = param(0.0, low=0.0, help="lr floor (absolute)")
+    eps: float = param(1e-8, low=0.0, help="cuts smaller than this are skipped")
     _factor_now: float = field(default=1.0, init=False, repr=False)
     _best: float = field(default=math.inf, init=False, repr=False)
     _num_bad: int = field(default=0, init=False, repr=False)
@@ -657,12 +587,16 @@ class Plateau(_ValidatedParams):
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A registry entry: the name, a one-line description, the ordered parameters, the class."""
+    """A registry entry: the name, a one-line description, the class; the parameters (in order)
+    come from the class's fields."""
 
     name: str
     description: str
-    params: tuple[ParamSpec, ...]
     cls: type
+
+    @property
+    def params(self) -> tuple[ParamSpec, ...]:
+        return schedule_params(self.cls)
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:
@@ -671,163 +605,20 @@ class ScheduleSpec:
         raise KeyError(name)
 
 
-_POS = {"min": 0.0, "min_open": True}  # strictly positive
-_STEPS = {"min": 1}  # a count of steps
-_DECAY = {"min": 0.0, "max": 1.0, "min_open": True}  # (0, 1]
-
-
-def _gamma(default: float, help: str) -> ParamSpec:
-    return ParamSpec("gamma", default, float, help=help, **_DECAY)
-
-
-def _eta_min() -> ParamSpec:
-    return ParamSpec("eta_min", 0.0, float, min=0.0, help="lr at the bottom of the cosine (absolute)")
-
-
 _SPECS = [
-    ScheduleSpec("constant", "lr = base lr", (), Constant),
-    ScheduleSpec(
-        "step",
-        "multiply lr by gamma every step_size updates (StepLR)",
-        (
-            ParamSpec("step_size", 100, int, help="updates between decays", **_STEPS),
-            _gamma(0.1, "decay factor per step"),
-        ),
-        Step,
-    ),
-    ScheduleSpec(
-        "multistep",
-        "multiply lr by gamma at each milestone (MultiStepLR)",
-        (
-            ParamSpec(
-                "milestones", (100, 200), "list[int]", help="updates at which lr decays", **_STEPS
-            ),
-            _gamma(0.1, "decay factor per milestone"),
-        ),
-        MultiStep,
-    ),
-    ScheduleSpec(
-        "exponential",
-        "multiply lr by gamma every update (ExponentialLR)",
-        (_gamma(0.99, "decay factor per update"),),
-        Exponential,
-    ),
-    ScheduleSpec(
-        "inverse-time",
-        "lr / (1 + t/tau)^power: the polynomial decay of the course slides",
-        (
-            ParamSpec("tau", 100.0, float, help="updates until lr has halved (power 1)", **_POS),
-            ParamSpec("power", 1.0, float, min=0.0, max=10.0, help="decay exponent a in t^-a"),
-        ),
-        InverseTime,
-    ),
-    ScheduleSpec(
-        "cosine",
-        "cosine from lr down to eta_min over T_max updates (CosineAnnealingLR)",
-        (ParamSpec("T_max", 300, int, help="updates from top to bottom", **_STEPS), _eta_min()),
-        Cosine,
-    ),
-    ScheduleSpec(
-        "cosine-restarts",
-        "cosine annealing with warm restarts (CosineAnnealingWarmRestarts)",
-        (
-            ParamSpec("T_0", 100, int, help="updates in the first period", **_STEPS),
-            ParamSpec("T_mult", 1, int, min=1, max=16, help="each period is T_mult times longer"),
-            _eta_min(),
-        ),
-        CosineRestarts,
-    ),
-    ScheduleSpec(
-        "warmup-cosine",
-        "linear warm-up from start_factor*lr to lr, then cosine to eta_min at T_max",
-        (
-            ParamSpec("warmup_steps", 30, int, min=0, help="updates of linear warm-up"),
-            ParamSpec("T_max", 300, int, help="update at which the cosine reaches eta_min", **_STEPS),
-            _eta_min(),
-            ParamSpec(
-                "start_factor", 0.01, float, max=1.0, help="lr at t=0 as a fraction of lr", **_POS
-            ),
-        ),
-        WarmupCosine,
-    ),
-    ScheduleSpec(
-        "cyclic",
-        "triangle waves between lr and max_lr (CyclicLR)",
-        (
-            ParamSpec("max_lr", None, float, help="top of the cycle (none: 10 x lr)", **_POS),
-            ParamSpec("step_size_up", 50, int, help="updates going up", **_STEPS),
-            ParamSpec(
-                "step_size_down", None, int, help="updates going down (none: step_size_up)", **_STEPS
-            ),
-            ParamSpec(
-                "mode",
-                "triangular",
-                "choice",
-                choices=("triangular", "triangular2", "exp_range"),
-                help="triangular2 halves the height each cycle; exp_range scales it by gamma^t",
-            ),
-            _gamma(1.0, "exp_range height factor per update"),
-        ),
-        Cyclic,
-    ),
-    ScheduleSpec(
-        "one-cycle",
-        "up to max_lr then far below it, once (OneCycleLR)",
-        (
-            ParamSpec("max_lr", None, float, help="peak lr (none: the lane's lr)", **_POS),
-            ParamSpec("total_steps", 300, int, min=2, help="updates in the cycle"),
-            ParamSpec(
-                "pct_start", 0.3, float, min=0.0, max=1.0, min_open=True, max_open=True,
-                help="fraction of the cycle going up",
-            ),
-            ParamSpec(
-                "anneal_strategy", "cos", "choice", choices=("cos", "linear"), help="shape of each phase"
-            ),
-            ParamSpec("div_factor", 25.0, float, min=1.0, help="initial lr = max_lr / div_factor"),
-            ParamSpec(
-                "final_div_factor", 1e4, float, min=1.0, help="final lr = initial lr / final_div_factor"
-            ),
-            ParamSpec(
-                "three_phase", False, bool, help="come back down to the initial lr before the final decay"
-            ),
-        ),
-        OneCycle,
-    ),
-    ScheduleSpec(
-        "range-test",
-        "LR finder: exponential sweep from lr_min to lr_max (ignores the lane's lr)",
-        (
-            ParamSpec("lr_min", 0.01, float, help="lr at t=0", **_POS),
-            ParamSpec("lr_max", 10**0.6, float, help="lr at t=total_steps-1 and after", **_POS),
-            ParamSpec("total_steps", 1000, int, min=2, help="updates in the sweep"),
-        ),
-        RangeTest,
-    ),
-    ScheduleSpec(
-        "plateau",
-        "cut lr by factor when the loss stops improving (ReduceLROnPlateau)",
-        (
-            ParamSpec(
-                "mode", "min", "choice", choices=("min", "max"), help="min: the loss should go down"
-            ),
-            ParamSpec(
-                "factor", 0.1, float, min=0.0, max=1.0, min_open=True, max_open=True,
-                help="lr multiplier per cut",
-            ),
-            ParamSpec("patience", 10, int, min=0, help="updates without improvement tolerated"),
-            ParamSpec(
-                "threshold", 1e-4, float, min=0.0, help="how much better counts as an improvement"
-            ),
-            ParamSpec(
-                "threshold_mode", "rel", "choice", choices=("rel", "abs"),
-                help="threshold relative or absolute",
-            ),
-            ParamSpec("cooldown", 0, int, min=0, help="updates ignored after a cut"),
-            ParamSpec("min_lr", 0.0, float, min=0.0, help="lr floor (absolute)"),
-            ParamSpec("eps", 1e-8, float, min=0.0, help="cuts smaller than this are skipped"),
-        ),
-        Plateau,
-    ),
+    ScheduleSpec("constant", "lr = base lr", Constant),
+    ScheduleSpec("step", "multiply lr by gamma every step_size updates (StepLR)", Step),
+    ScheduleSpec("multistep", "multiply lr by gamma at each milestone (MultiStepLR)", MultiStep),
+    ScheduleSpec("exponential", "multiply lr by gamma every update (ExponentialLR)", Exponential),
+    ScheduleSpec("inverse-time", "lr / (1 + t/tau)^power: the polynomial decay of the course slides", InverseTime),
+    ScheduleSpec("cosine", "cosine from lr down to eta_min over T_max updates (CosineAnnealingLR)", Cosine),
+    ScheduleSpec("cosine-restarts", "cosine annealing with warm restarts (CosineAnnealingWarmRestarts)", CosineRestarts),
+    ScheduleSpec("warmup-cosine", "linear warm-up from start_factor*lr to lr, then cosine to eta_min at T_max",
+                 WarmupCosine),
+    ScheduleSpec("cyclic", "triangle waves between lr and max_lr (CyclicLR)", Cyclic),
+    ScheduleSpec("one-cycle", "up to max_lr then far below it, once (OneCycleLR)", OneCycle),
+    ScheduleSpec("range-test", "LR finder: exponential sweep from lr_min to lr_max (ignores the lane's lr)", RangeTest),
+    ScheduleSpec("plateau", "cut lr by factor when the loss stops improving (ReduceLROnPlateau)", Plateau),
 ]
 
 SCHEDULES: dict[str, ScheduleSpec] = {spec.name: spec for spec in _SPECS}
@@ -852,11 +643,9 @@ def _normalise_name(name: str) -> str:
 
 def _lookup(name: str) -> ScheduleSpec:
     key = _normalise_name(name)
-    if key not in SCHEDULES:
+    if not isinstance(key, str) or key not in SCHEDULES:
         hint = did_you_mean(key, list(SCHEDULES)) if isinstance(key, str) else ""
-        raise ScheduleError(
-            f"unknown schedule {name!r}{hint} (choices: {', '.join(SCHEDULES)})"
-        )
+        raise ScheduleError("name", f"unknown schedule {name!r}{hint} (choose from {', '.join(SCHEDULES)})")
     return SCHEDULES[key]
 
 
@@ -872,7 +661,7 @@ def make_schedule(name: str, **params: Any) -> Schedule:
         if key not in valid:
             listing = ", ".join(valid) if valid else "none"
             raise ScheduleError(
-                f"schedule '{spec.name}' has no parameter {key!r}{did_you_mean(key, valid)} "
+                key, f"schedule '{spec.name}' has no parameter {key!r}{did_you_mean(key, valid)} "
                 f"(parameters: {listing})"
             )
     return spec.cls(**params)
@@ -893,24 +682,24 @@ def next_schedule_name(current: str) -> str:
 COUPLINGS: tuple[str, ...] = ("none", "linear", "sqrt", "momentum")
 
 
-def _check_batch(batch: int, error: type[ValueError]) -> int:
+def _check_batch(batch: int, error: type[SettingError]) -> int:
     if (
         isinstance(batch, bool)
         or not isinstance(batch, numbers.Real)
         or batch < 1
         or not float(batch).is_integer()
     ):
-        raise error(f"batch size must be an int >= 1, got {batch!r}")
+        raise error("batch", f"batch size must be an int >= 1, got {batch!r}")
     return int(batch)
 
 
-def _check_momentum(momentum: float, what: str, error: type[ValueError]) -> float:
+def _check_momentum(momentum: float, what: str, error: type[SettingError]) -> float:
     if (
         isinstance(momentum, bool)
         or not isinstance(momentum, numbers.Real)
         or not 0.0 <= momentum < 1.0
     ):
-        raise error(f"{what} must be in [0, 1), got {momentum!r}")
+        raise error(what, f"{what} must be in [0, 1), got {momentum!r}")
     return float(momentum)
 
 
@@ -926,10 +715,10 @@ def couple(rule: str, lr: float, batch: int, momentum: float = 0.0) -> float:
       momentum -> (1 - momentum) * batch * lr  (eta = (1 - mu) B eta_0 for heavy-ball /
                                            torch momentum; Smith et al. 2018)
     """
-    if rule not in COUPLINGS:
+    if not isinstance(rule, str) or rule not in COUPLINGS:
         raise CouplingError(
-            f"unknown coupling rule {rule!r}{did_you_mean(str(rule), COUPLINGS)} "
-            f"(choices: {', '.join(COUPLINGS)})"
+            "coupling", f"unknown coupling {rule!r}{did_you_mean(str(rule), COUPLINGS)} "
+            f"(choose from {', '.join(COUPLINGS)})"
         )
     b = _check_batch(batch, CouplingError)
     mu = _check_momentum(momentum, "momentum", CouplingError)
@@ -952,6 +741,6 @@ def temperature(effective_lr: float, batch: int, heavy_ball_momentum: float = 0.
     ("EMA momentum: temperature is independent of N"), so EMA-style optimizers pass 0.
     Under the "momentum" coupling this gives back the lane's lr: T = eta_0.
     """
-    b = _check_batch(batch, ValueError)
-    mu = _check_momentum(heavy_ball_momentum, "heavy_ball_momentum", ValueError)
+    b = _check_batch(batch, CouplingError)
+    mu = _check_momentum(heavy_ball_momentum, "heavy_ball_momentum", CouplingError)
     return effective_lr / b / (1.0 - mu)

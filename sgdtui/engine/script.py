@@ -1,14 +1,15 @@
 """Scripts (TOML, version 1): read, validate, write.
 
-A script is a user-facing contract (documented in the README). Every error names the file, the
-line where it can be found, and the key, with the valid choices where there are some::
+A script is a user-facing contract (documented in the README). Every value is validated by the
+object it configures (a problem kind, ``LaneConfig``, a schedule, an optimizer), which raises a
+``SettingError`` naming the key; this module only adds the file, the line where the key can be
+found and the table it sits in::
 
     race.toml:12: lanes[1].optimizer: unknown optimizer 'adma'; did you mean 'adam'? (choose from ...)
 """
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,33 +18,16 @@ from typing import Any
 
 import tomli_w
 
-from sgdtui.engine.checks import did_you_mean, is_number
-from sgdtui.engine.optimizers import OPTIMIZERS, OptimizerConfigError, get_optimizer
-from sgdtui.engine.race import LaneConfig, unique_name
-from sgdtui.engine.schedules import COUPLINGS, SCHEDULES, make_schedule
-from sgdtui.engine.session import (
-    AddLane,
-    Command,
-    MoveStarts,
-    RemoveLane,
-    Reset,
-    SetLane,
-    SwitchSurface,
-    lane_config_from_table,
-)
-from sgdtui.engine.surfaces import (
-    DEFAULT_SURFACE,
-    Surface,
-    SurfaceError,
-    SurfaceRegistry,
-    surface_from_expr,
-)
+from sgdtui.engine.checks import did_you_mean
+from sgdtui.engine.commands import AddLane, Command, MoveStarts, RemoveLane, Reset, SetLane, SwitchProblem
+from sgdtui.engine.lane import LaneConfig, check_points, unique_name
+from sgdtui.engine.params import SettingError
+from sgdtui.engine.problem import DEFAULT_TABLE, Problem, problem_from_table, problem_keys
+from sgdtui.engine.surfaces import SurfaceRegistry
 
 VERSION = 1
 TOP_KEYS = ("version", "seed", "steps", "problem", "lanes", "events")
-PROBLEM_KEYS = ("surface", "expr", "xlim", "ylim", "mlp", "device")
-LANE_KEYS = ("name", "optimizer", "start", "starts", "batch", "schedule", "coupling", "noise")
-EVENT_ACTIONS = ("set", "add", "remove", "starts", "reset", "surface", "expr")
+LANE_ACTIONS = ("set", "add", "remove", "starts", "reset")
 MAX_STEPS = 100_000_000
 
 
@@ -55,8 +39,7 @@ class ScriptError(ValueError):
 class Script:
     seed: int
     steps: int | None
-    problem: dict[str, Any]
-    surface: Surface
+    problem: Problem
     lanes: list[LaneConfig]
     events: list[tuple[int, Command]]
     registry: SurfaceRegistry | None = None
@@ -91,7 +74,7 @@ class _Locator:
                 self.keys.append((table, index, k.group(1).strip('"'), lineno))
 
     def line(self, table: str, index: int, key: str | None) -> int | None:
-        if key is not None:
+        if key:
             for t, i, k, lineno in self.keys:
                 if t == table and i == index and k == key:
                     return lineno
@@ -110,6 +93,11 @@ class _Checker:
         line = self.loc.line(table, index, key)
         where = f"{self.path}:{line}" if line else self.path
         return ScriptError(f"{where}: {keypath}: {message}" if keypath else f"{where}: {message}")
+
+    def setting(self, table: str, index: int, prefix: str, exc: SettingError, line_key: str | None = None) -> ScriptError:
+        """A SettingError raised inside the table ``prefix`` (e.g. ``lanes[1].``) as a script error."""
+        keypath = f"{prefix}{exc.key}" if exc.key else prefix.rstrip(".")
+        return self.fail(table, index, line_key or exc.key.split(".")[0], keypath, exc.reason)
 
 
 def _is_int(v: Any) -> bool:
@@ -140,7 +128,12 @@ def load_script(source: str | Path | dict, *, registry: SurfaceRegistry | None =
             m = re.search(r"line (\d+)", str(exc))
             line = f":{m.group(1)}" if m else ""
             raise ScriptError(f"{path}{line}: invalid TOML: {exc}") from None
-    return validate_script(data, path=path, text=text, registry=registry)
+        except RecursionError:
+            raise ScriptError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+    try:
+        return validate_script(data, path=path, text=text, registry=registry)
+    except RecursionError:
+        raise ScriptError(f"{path}: values nested too deeply") from None
 
 
 def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegistry | None) -> Script:
@@ -159,10 +152,15 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
     if steps is not None and (not _is_int(steps) or not 0 <= steps <= MAX_STEPS):
         raise chk.fail("", 0, "steps", "steps", f"must be an integer in [0, {MAX_STEPS}], got {steps!r}")
 
-    problem = data.get("problem", {"surface": DEFAULT_SURFACE})
-    if not isinstance(problem, dict):
+    table = data.get("problem", DEFAULT_TABLE)
+    if not isinstance(table, dict):
         raise chk.fail("", 0, "problem", "problem", "must be a table ([problem])")
-    surface, registry = _check_problem(chk, problem, registry)
+    if registry is None:
+        registry = SurfaceRegistry()
+    try:
+        problem = problem_from_table(table, registry)
+    except SettingError as exc:
+        raise chk.setting("problem", 0, "problem.", exc) from None
 
     lanes_raw = data.get("lanes")
     if lanes_raw is None:
@@ -170,176 +168,61 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
     if not isinstance(lanes_raw, list) or not lanes_raw or not all(isinstance(t, dict) for t in lanes_raw):
         raise chk.fail("", 0, "lanes", "lanes", "must be one or more [[lanes]] tables")
     lanes: list[LaneConfig] = []
-    names: list[str] = []
-    mlp = not isinstance(surface, Surface)
-    for i, table in enumerate(lanes_raw):
-        cfg = _check_lane(chk, "lanes", i, f"lanes[{i}].", table, names, mlp=mlp)
+    for i, lane_table in enumerate(lanes_raw):
+        _, cfg = _check_lane(chk, "lanes", i, f"lanes[{i}].", lane_table, [c.name for c in lanes], problem)
         lanes.append(cfg)
-        names.append(cfg.name)
 
     events_raw = data.get("events", [])
     if not isinstance(events_raw, list) or not all(isinstance(t, dict) for t in events_raw):
         raise chk.fail("", 0, "events", "events", "must be [[events]] tables")
     events: list[tuple[int, Command]] = []
-    live_names = list(names)
-    optimizer_of = {cfg.name: cfg.optimizer for cfg in lanes}
+    state = _EventState(problem, {cfg.name: cfg for cfg in lanes}, registry)
     last_step = 0
     for i, ev in enumerate(events_raw):
-        step, cmd = _check_event(chk, i, ev, live_names, optimizer_of, mlp=mlp)
+        step, cmd = _check_event(chk, i, ev, state)
         if step < last_step:
             raise chk.fail("events", i, "step", f"events[{i}].step",
                            f"{step} comes before the previous event's step {last_step}: list events in order")
         last_step = step
         events.append((step, cmd))
-    return Script(seed=seed, steps=steps, problem=dict(problem), surface=surface, lanes=lanes,
-                  events=events, registry=registry, path=path, raw=data)
-
-
-def _check_problem(chk: _Checker, problem: dict, registry):
-    for key in problem:
-        if key not in PROBLEM_KEYS:
-            raise _unknown_key(chk, "problem", 0, key, "problem.", PROBLEM_KEYS)
-    if "mlp" in problem:
-        from sgdtui.mlp.race import MLPProblem, MLPProblemError
-
-        for other in ("surface", "expr", "xlim", "ylim"):
-            if other in problem:
-                raise chk.fail("problem", 0, other, f"problem.{other}", "an MLP problem has no surface: drop this key or 'mlp'")
-        try:
-            return MLPProblem.from_table(problem["mlp"], problem.get("device", "auto")), registry
-        except MLPProblemError as exc:
-            msg = str(exc)
-            key = "device" if msg.startswith("device") else "mlp"
-            raise chk.fail("problem", 0, key, f"problem.{msg.split(':', 1)[0]}", msg.split(": ", 1)[1]) from None
-    if "device" in problem:
-        raise chk.fail("problem", 0, "device", "problem.device", "'device' goes with an 'mlp' problem")
-    if "surface" in problem and "expr" in problem:
-        raise chk.fail("problem", 0, "expr", "problem", "give either 'surface' or 'expr', not both")
-    lims = {}
-    for key in ("xlim", "ylim"):
-        if key in problem:
-            v = problem[key]
-            if not (isinstance(v, list) and len(v) == 2 and all(is_number(x) and math.isfinite(x) for x in v) and v[0] < v[1]):
-                raise chk.fail("problem", 0, key, f"problem.{key}", f"must be [low, high] with low < high, got {v!r}")
-            lims[key] = tuple(float(x) for x in v)
-    if "expr" in problem:
-        if not isinstance(problem["expr"], str):
-            raise chk.fail("problem", 0, "expr", "problem.expr", "must be a string formula in x and y")
-        try:
-            return surface_from_expr(problem["expr"], **lims), registry
-        except SurfaceError as exc:
-            raise chk.fail("problem", 0, "expr", "problem.expr", str(exc)) from None
-    if lims:
-        raise chk.fail("problem", 0, "xlim" if "xlim" in lims else "ylim", "problem",
-                       "xlim/ylim go with 'expr' (a named surface has its own view)")
-    name = problem.get("surface", DEFAULT_SURFACE)
-    if not isinstance(name, str):
-        raise chk.fail("problem", 0, "surface", "problem.surface", f"must be a surface name, got {name!r}")
-    if registry is None:
-        registry = SurfaceRegistry()
-    if name not in registry:
-        raise chk.fail("problem", 0, "surface", "problem.surface",
-                       f"unknown surface {name!r}{did_you_mean(name, registry.names())} (choose from {', '.join(registry.names())})")
-    return registry.get(name), registry
+    return Script(seed=seed, steps=steps, problem=problem, lanes=lanes, events=events, registry=registry,
+                  path=path, raw=data)
 
 
 def _check_lane(chk: _Checker, table_name: str, index: int, prefix: str, table: dict, taken: list[str],
-                mlp: bool = False) -> LaneConfig:
-    def fail(key, message, keypath=None):
-        return chk.fail(table_name, index, key, keypath or f"{prefix}{key}", message)
-
-    if mlp:
-        for key in ("start", "starts"):
-            if key in table:
-                raise fail(key, "MLP lanes have no start points (all lanes start from the same initial weights)")
-        if "batch" not in table:
-            from sgdtui.mlp.race import DEFAULT_BATCH
-
-            table = {**table, "batch": DEFAULT_BATCH}
-
-    opt = table.get("optimizer")
-    if opt is None:
-        raise fail(None, f"missing key 'optimizer' (choose from {', '.join(OPTIMIZERS)})", prefix.rstrip("."))
-    if not isinstance(opt, str) or opt not in OPTIMIZERS:
-        raise fail("optimizer", f"unknown optimizer {opt!r}{did_you_mean(opt, OPTIMIZERS)} (choose from {', '.join(OPTIMIZERS)})")
-    spec = get_optimizer(opt)
-    valid = list(LANE_KEYS) + spec.param_names()
-    for key in table:
-        if key not in valid:
-            raise _unknown_key(chk, table_name, index, key, prefix, valid)
-    name = table.get("name")
-    if name is None:
-        name = unique_name(opt, taken)
-    elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.+\-]{1,40}", name):
-        raise fail("name", f"must be 1-40 letters, digits or _.+- characters, got {name!r}")
-    elif name in taken:
-        raise fail("name", f"duplicate lane name {name!r}")
-    if "start" in table and "starts" in table:
-        raise fail("starts", "give either 'start' or 'starts', not both")
-    if "start" in table and not _is_point(table["start"]):
-        raise fail("start", f"must be [x, y] (two finite numbers), got {table['start']!r}")
-    if "starts" in table:
-        pts = table["starts"]
-        if not isinstance(pts, list) or not pts or not all(_is_point(p) for p in pts):
-            raise fail("starts", f"must be a non-empty list of [x, y] points, got {pts!r}")
-        if len(pts) > 100_000:
-            raise fail("starts", "at most 100000 start points per lane")
-    if "batch" in table and (not _is_int(table["batch"]) or not 1 <= table["batch"] <= 1_000_000):
-        raise fail("batch", f"must be an integer in [1, 1000000], got {table['batch']!r}")
-    if "coupling" in table and table["coupling"] not in COUPLINGS:
-        c = table["coupling"]
-        raise fail("coupling", f"unknown coupling {c!r}{did_you_mean(c, COUPLINGS)} (choose from {', '.join(COUPLINGS)})")
-    if "noise" in table and (not is_number(table["noise"]) or not 0 <= table["noise"] <= 1e6):
-        raise fail("noise", f"must be a number in [0, 1e6], got {table['noise']!r}")
-    if "schedule" in table:
-        _check_schedule(fail, table["schedule"])
-    for hp in spec.hyper:
-        if hp.name in table:
-            try:
-                hp.validate(table[hp.name])
-            except OptimizerConfigError as exc:
-                raise fail(hp.name, _without_key(exc, hp.name)) from None
+                problem: Problem, line_key: str | None = None) -> tuple[dict, LaneConfig]:
+    """(the lane table adapted to the problem, its LaneConfig); a lane without a name gets the
+    optimizer's, made unique."""
     try:
-        return lane_config_from_table(table, name)
-    except ValueError as exc:
-        raise fail(None, str(exc), prefix.rstrip(".")) from None
+        table = problem.prepare_lane(table)
+        name = table.get("name")
+        if name is None and isinstance(table.get("optimizer"), str):
+            name = unique_name(table["optimizer"], taken)
+        elif name in taken:
+            raise SettingError("name", f"duplicate lane name {name!r}")
+        return table, LaneConfig.from_table(table, name)
+    except SettingError as exc:
+        raise chk.setting(table_name, index, prefix, exc, line_key) from None
 
 
-def _check_schedule(fail, schedule: Any) -> None:
-    if isinstance(schedule, str):
-        name, params = schedule, {}
-    elif isinstance(schedule, dict):
-        params = dict(schedule)
-        name = params.pop("name", None)
-        if name is None:
-            raise fail("schedule", f"a schedule table needs a 'name' (choose from {', '.join(SCHEDULES)})")
-    else:
-        raise fail("schedule", f"must be a name or a table {{ name = ..., ... }}, got {schedule!r}")
-    if name not in SCHEDULES:
-        raise fail("schedule", f"unknown schedule {name!r}{did_you_mean(name, SCHEDULES)} (choose from {', '.join(SCHEDULES)})")
-    try:
-        make_schedule(name, **params)
-    except ValueError as exc:
-        raise fail("schedule", str(exc)) from None
+@dataclass
+class _EventState:
+    """What the events seen so far have made of the session: the lanes' configs and the problem."""
+
+    problem: Problem
+    configs: dict[str, LaneConfig]
+    registry: SurfaceRegistry
 
 
-def _without_key(exc: Exception, key: str) -> str:
-    """'lr' = -2 is out of range ... -> -2 is out of range ... (the caller already names the key)."""
-    return str(exc).replace(f"'{key}' = ", "", 1).replace(f"'{key}' ", "", 1)
-
-
-def _is_point(p: Any) -> bool:
-    return isinstance(p, list) and len(p) == 2 and all(is_number(v) and math.isfinite(v) for v in p)
-
-
-def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of: dict[str, str],
-                 mlp: bool = False) -> tuple[int, Command]:
+def _check_event(chk: _Checker, i: int, ev: dict, state: _EventState) -> tuple[int, Command]:
     prefix = f"events[{i}]."
+    names = list(state.configs)
+    switch_keys = problem_keys()
 
     def fail(key, message, keypath=None):
         return chk.fail("events", i, key, keypath or f"{prefix}{key}", message)
 
-    valid = ("step", "lane", "xlim", "ylim") + EVENT_ACTIONS
+    valid = ("step", "lane", *LANE_ACTIONS, "problem", *switch_keys)
     for key in ev:
         if key not in valid:
             raise _unknown_key(chk, "events", i, key, prefix, valid)
@@ -348,11 +231,11 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
     step = ev["step"]
     if not _is_int(step) or not 0 <= step <= MAX_STEPS:
         raise fail("step", f"must be an integer in [0, {MAX_STEPS}], got {step!r}")
-    actions = [a for a in EVENT_ACTIONS if a in ev]
-    if "surface" in actions and "expr" in actions:
-        raise fail("expr", "give either 'surface' or 'expr', not both")
-    if len([a for a in actions if a != "expr" or "surface" not in actions]) != 1:
-        raise fail(None, f"needs exactly one action, one of: {', '.join(EVENT_ACTIONS)}", f"events[{i}]")
+    inline = {k: ev[k] for k in switch_keys if k in ev}
+    actions = [a for a in LANE_ACTIONS if a in ev] + (["problem"] if inline or "problem" in ev else [])
+    if len(actions) != 1 or (inline and "problem" in ev):
+        raise fail(None, f"needs exactly one action, one of: {', '.join((*LANE_ACTIONS, 'problem', *switch_keys))}",
+                   f"events[{i}]")
     action = actions[0]
 
     def lane_name() -> str:
@@ -360,7 +243,8 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
         if name is None:
             raise fail(None, f"'{action}' needs a 'lane' (one of: {', '.join(names)})", f"events[{i}].lane")
         if name not in names:
-            raise fail("lane", f"unknown lane {name!r}{did_you_mean(name, names)} (lanes at that point: {', '.join(names)})")
+            raise fail("lane", f"unknown lane {name!r}{did_you_mean(str(name), names)} (lanes at that point: "
+                               f"{', '.join(names)})")
         return name
 
     if action == "set":
@@ -368,77 +252,50 @@ def _check_event(chk: _Checker, i: int, ev: dict, names: list[str], optimizer_of
         settings = ev["set"]
         if not isinstance(settings, dict) or not settings:
             raise fail("set", "must be a non-empty table, e.g. set = { lr = 0.5 }")
-        # Validate against the lane's optimizer by building a throwaway lane table.
-        return step, SetLane(lane, _check_settings(fail, settings, optimizer_of[lane]))
+        try:
+            state.configs[lane] = state.configs[lane].with_settings(settings)
+        except SettingError as exc:
+            raise chk.setting("events", i, f"{prefix}set.", exc, "set") from None
+        return step, SetLane(lane, dict(settings))
     if action == "add":
         table = ev["add"]
         if not isinstance(table, dict):
             raise fail("add", "must be a lane table, e.g. add = { optimizer = 'adam', lr = 0.1 }")
-        cfg = _check_lane(chk, "events", i, f"{prefix}add.", table, names, mlp=mlp)
-        names.append(cfg.name)
-        optimizer_of[cfg.name] = cfg.optimizer
-        return step, AddLane({**table, "name": cfg.name, **({"batch": cfg.batch} if mlp else {})})
+        table, cfg = _check_lane(chk, "events", i, f"{prefix}add.", table, names, state.problem, line_key="add")
+        state.configs[cfg.name] = cfg
+        return step, AddLane({**table, "name": cfg.name})
     if action == "remove":
         name = ev["remove"]
         if name not in names:
-            raise fail("remove", f"unknown lane {name!r}{did_you_mean(name, names)} (lanes: {', '.join(names)})")
-        names.remove(name)
+            raise fail("remove", f"unknown lane {name!r}{did_you_mean(str(name), names)} (lanes: {', '.join(names)})")
+        del state.configs[name]
         return step, RemoveLane(name)
-    if mlp and action in ("starts", "surface", "expr"):
-        raise fail(action, "not available in an MLP script (no surface, no start points)")
     if action == "starts":
         lane = lane_name()
-        pts = ev["starts"]
-        if not isinstance(pts, list) or not pts or not all(_is_point(p) for p in pts):
-            raise fail("starts", f"must be a non-empty list of [x, y] points, got {pts!r}")
-        return step, MoveStarts(lane, tuple(tuple(float(v) for v in p) for p in pts))
+        if not state.problem.has_start_points:
+            raise fail("starts", f"a {state.problem.kind} problem's lanes have no start points")
+        try:
+            points = check_points(ev["starts"], "starts")
+        except SettingError as exc:
+            raise chk.setting("events", i, prefix, exc) from None
+        return step, MoveStarts(lane, points)
     if action == "reset":
         if ev["reset"] is not True:
             raise fail("reset", "must be true")
         return step, Reset()
-    lims = {}
-    for key in ("xlim", "ylim"):
-        if key in ev:
-            v = ev[key]
-            if not (isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v) and v[0] < v[1]):
-                raise fail(key, f"must be [low, high] with low < high, got {v!r}")
-            lims[key] = (float(v[0]), float(v[1]))
-    if action == "expr":
-        try:
-            surface_from_expr(ev["expr"], **lims)
-        except (SurfaceError, TypeError) as exc:
-            raise fail("expr", str(exc)) from None
-        return step, SwitchSurface(expr=ev["expr"], **lims)
-    name = ev["surface"]
-    registry = SurfaceRegistry()
-    if not isinstance(name, str) or name not in registry:
-        raise fail("surface", f"unknown surface {name!r}{did_you_mean(name, registry.names())} "
-                              f"(choose from {', '.join(registry.names())})")
-    return step, SwitchSurface(surface=name)
-
-
-def _check_settings(fail, settings: dict, optimizer: str) -> dict:
-    """Check a ``set`` table against the lane's optimizer (its hyperparameters and their ranges)."""
-    spec = get_optimizer(optimizer)
-    for key, value in settings.items():
-        if key == "batch" and (not _is_int(value) or not 1 <= value <= 1_000_000):
-            raise fail("set", f"set.batch must be an integer in [1, 1000000], got {value!r}")
-        if key == "coupling" and value not in COUPLINGS:
-            raise fail("set", f"set.coupling: unknown coupling {value!r} (choose from {', '.join(COUPLINGS)})")
-        if key == "noise" and (not is_number(value) or not 0 <= value <= 1e6):
-            raise fail("set", f"set.noise must be a number in [0, 1e6], got {value!r}")
-        if key == "schedule":
-            _check_schedule(fail, value)
-        if key not in ("batch", "coupling", "noise", "schedule"):
-            if key not in spec.param_names():
-                valid = ["batch", "schedule", "coupling", "noise", *spec.param_names()]
-                raise fail("set", f"set.{key}: '{optimizer}' has no setting '{key}'{did_you_mean(key, valid)}"
-                                  f" (valid: {', '.join(valid)})")
-            try:
-                spec.param(key).validate(value)
-            except OptimizerConfigError as exc:
-                raise fail("set", f"set.{key}: {_without_key(exc, key)}") from None
-    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items()}
+    table, where = (inline, prefix) if inline else (ev["problem"], f"{prefix}problem.")
+    if not isinstance(table, dict):
+        raise fail("problem", f"must be a [problem] table, got {table!r}")
+    try:
+        new = problem_from_table(table, state.registry)
+    except SettingError as exc:
+        raise chk.setting("events", i, where, exc, None if inline else "problem") from None
+    if new.kind != state.problem.kind:
+        raise fail(next(iter(table), None), f"a session cannot switch from a {state.problem.kind} problem to a"
+                                            f" {new.kind} problem (start another session)", prefix.rstrip("."))
+    state.problem = new
+    state.configs = {name: cfg.with_starts(None) for name, cfg in state.configs.items()}
+    return step, SwitchProblem(new.to_table())
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -456,17 +313,8 @@ def command_to_event(step: int, cmd: Command) -> dict[str, Any]:
         return {"step": step, "lane": cmd.lane, "starts": [list(p) for p in cmd.starts]}
     if isinstance(cmd, Reset):
         return {"step": step, "reset": True}
-    if isinstance(cmd, SwitchSurface):
-        ev: dict[str, Any] = {"step": step}
-        if cmd.expr is not None:
-            ev["expr"] = cmd.expr
-        else:
-            ev["surface"] = cmd.surface
-        if cmd.xlim:
-            ev["xlim"] = list(cmd.xlim)
-        if cmd.ylim:
-            ev["ylim"] = list(cmd.ylim)
-        return ev
+    if isinstance(cmd, SwitchProblem):  # the [problem] keys inline: surface = "...", mlp = { ... }
+        return {"step": step, **cmd.table}
     raise TypeError(f"cannot write {cmd!r} as an event")
 
 

@@ -112,9 +112,21 @@ class ExpressionSurface(Surface):
     expr: str = ""
 
     def __post_init__(self) -> None:
+        self._compile()
+
+    def _compile(self) -> None:
         self._fn = compile_expr(self.expr)
         self._value_and_grad_fn = self._fn.value_and_grad
         self._scalar_fn = self._fn.scalar_value_and_grad
+
+    # The compiled closures do not pickle: a surface crosses to a session process as its fields
+    # and is compiled again there (compiling is deterministic).
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fn", "_value_and_grad_fn", "_scalar_fn")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._compile()
 
     def loss(self, w: torch.Tensor) -> torch.Tensor:
         out = self._fn(w[:, 0], w[:, 1])
@@ -256,9 +268,9 @@ def _pair(value, key: str, where: str) -> tuple[float, float]:
     if (
         not isinstance(value, (list, tuple))
         or len(value) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
     ):
-        raise SurfaceError(f"{where}: key '{key}' must be a pair of numbers, got {value!r}")
+        raise SurfaceError(f"{where}: key '{key}' must be a pair of finite numbers, got {value!r}")
     return (float(value[0]), float(value[1]))
 
 
@@ -276,8 +288,9 @@ def surface_from_dict(spec: dict, where: str, origin: str = "built-in") -> Surfa
     for key in ("xlim", "ylim"):
         if key in spec:
             lo, hi = _pair(spec[key], key, where)
-            if not lo < hi:
-                raise SurfaceError(f"{where}: key '{key}' must be [low, high] with low < high")
+            if not lo < hi or max(abs(lo), abs(hi)) > DEFAULT_BOUND:
+                raise SurfaceError(f"{where}: key '{key}' must be [low, high] with low < high, within"
+                                   f" ±{DEFAULT_BOUND:g}")
             common[key] = (lo, hi)
     for key in ("minima", "starts"):
         if key in spec:

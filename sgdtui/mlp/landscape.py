@@ -26,15 +26,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sgdtui.engine.commands import CommandError
+from sgdtui.engine.contours import level_lines
 from sgdtui.mlp.model import MLPTrainer
+from sgdtui.mlp.snapshot import DIRECTIONS, LandscapeSlice
 
-__all__ = ["LandscapeError", "loss_slice"]
+__all__ = ["LandscapeError", "compute_slice", "loss_slice"]
+
+SLICE_RES = 25
+LINE_RES = 80
 
 Directions = Literal["random", "pca"]
 
 
-class LandscapeError(ValueError):
-    """A landscape request is invalid (directions, resolution, trajectory)."""
+class LandscapeError(CommandError):
+    """A landscape request is invalid (directions, resolution, trajectory): a command error, so
+    the app shows it and keeps running."""
 
 
 def _filter_normalized_direction(trainer: MLPTrainer, w0: Tensor, generator: torch.Generator) -> Tensor:
@@ -119,3 +126,41 @@ def loss_slice(
 
     path_2d = np.zeros((0, 2), dtype=np.float32) if path is None else _project(path - w0, d1, d2).cpu().numpy()
     return alphas.cpu().numpy(), betas.cpu().numpy(), z.cpu().numpy(), path_2d
+
+
+def bilinear(alphas: np.ndarray, betas: np.ndarray, z: np.ndarray):
+    """A batched loss_fn(w[N, 2]) -> [N] interpolating ``z`` bilinearly (clamped at the edges), so
+    the level-line tracer that draws surfaces draws a slice the same way."""
+    alphas, betas = np.asarray(alphas, np.float64), np.asarray(betas, np.float64)
+    z = np.asarray(z, np.float64)
+
+    def loss_fn(w: torch.Tensor) -> torch.Tensor:
+        points = w.detach().cpu().numpy().astype(np.float64)
+        fx = np.clip(np.interp(points[:, 0], alphas, np.arange(len(alphas))), 0, len(alphas) - 1)
+        fy = np.clip(np.interp(points[:, 1], betas, np.arange(len(betas))), 0, len(betas) - 1)
+        i0 = np.minimum(np.floor(fx).astype(np.int64), len(alphas) - 2)
+        j0 = np.minimum(np.floor(fy).astype(np.int64), len(betas) - 2)
+        tx, ty = fx - i0, fy - j0
+        top = z[j0, i0] * (1 - tx) + z[j0, i0 + 1] * tx
+        bottom = z[j0 + 1, i0] * (1 - tx) + z[j0 + 1, i0 + 1] * tx
+        return torch.from_numpy(top * (1 - ty) + bottom * ty)
+
+    return loss_fn
+
+
+def compute_slice(trainer: MLPTrainer, index: int, name: str, directions: str, weights_path: list,
+                  *, step: int = 0, res: int = SLICE_RES) -> LandscapeSlice:
+    """Lane ``index``'s loss slice with its level lines traced (call between steps)."""
+    if directions not in DIRECTIONS:
+        raise LandscapeError(f"unknown directions {directions!r}; use {' or '.join(DIRECTIONS)}")
+    alphas, betas, z, path = loss_slice(trainer, index, directions, res=res, span=1.0,
+                                        trajectory=list(weights_path) or None)
+    z = np.asarray(z, dtype=np.float64)
+    finite = z[np.isfinite(z)]
+    lines = []
+    if finite.size and finite.max() > finite.min():
+        lines = level_lines(bilinear(alphas, betas, z), (float(alphas[0]), float(alphas[-1])),
+                            (float(betas[0]), float(betas[-1])), resolution=LINE_RES, log_levels=True,
+                            min_value=float(finite.min()))
+    return LandscapeSlice(name, directions, step, np.asarray(alphas, np.float64), np.asarray(betas, np.float64), z,
+                          np.asarray(path, np.float64).reshape(-1, 2), lines)

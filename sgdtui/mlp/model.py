@@ -28,12 +28,10 @@ Design choices (the short version; details in the docstrings below):
   ``torch.Generator`` (seeded with ``LaneSetup.seed``), so adding, removing or re-batching one
   lane never changes another lane's numbers, and two lanes with the same seed see the same
   minibatches (common random numbers for a fair race).
-- **Weight decay** is the classical L2 term of the intrinsic-learning-rate analysis
-  (loss + wd/2 ||w||^2): after backward, ``grad += wd * w`` for every parameter of the lane, then
-  the lane's optimizer steps. Pass decoupled decay (AdamW) through ``make_optimizer`` instead
-  if that is what a lane should mean.
+- **Weight decay** is the lane optimizer's own ``weight_decay`` (torch's L2 term, decoupled for
+  AdamW), so it is exactly what ``torch.optim`` does with it.
 - **No host sync per step.** Each lane's last minibatch loss is kept as a 0-d device tensor;
-  ``metrics()`` syncs once, when asked.
+  the race stages them and syncs once per flush.
 """
 
 from __future__ import annotations
@@ -49,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from sgdtui.engine.datasets import Dataset
+from sgdtui.mlp.datasets import Dataset
 
 __all__ = [
     "DeviceError",
@@ -201,14 +199,13 @@ def _normalized_weight_names(model: nn.Sequential) -> list[str]:
 
 @dataclass(frozen=True)
 class LaneSetup:
-    """One racer: its optimizer factory (called with the lane's parameter list), minibatch size,
-    sampling seed and L2 weight decay."""
+    """One racer: its optimizer factory (called with the lane's parameter list), minibatch size
+    and sampling seed."""
 
     name: str
     make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer]
     batch: int = 64
     seed: int = 0
-    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -219,9 +216,6 @@ class LaneSetup:
             raise TrainerError(f"lane {self.name!r}: batch must be a positive int, got {self.batch!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TrainerError(f"lane {self.name!r}: seed must be an int, got {self.seed!r}")
-        wd = self.weight_decay
-        if not isinstance(wd, (int, float)) or isinstance(wd, bool) or not math.isfinite(wd) or wd < 0:
-            raise TrainerError(f"lane {self.name!r}: weight_decay must be a finite number >= 0, got {wd!r}")
 
 
 _NOISE_SEED_OFFSET = 0x5DEECE66D  # gradient-noise probes use their own stream, never the lane's
@@ -304,9 +298,6 @@ class MLPTrainer:
     def lanes(self) -> tuple[LaneSetup, ...]:
         return tuple(lane.setup for lane in self._lanes)
 
-    def __len__(self) -> int:
-        return len(self._lanes)
-
     def _lane(self, index: int) -> _Lane:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self._lanes):
             raise TrainerError(f"lane index {index!r} out of range (0..{len(self._lanes) - 1})")
@@ -320,15 +311,13 @@ class MLPTrainer:
         """Lane ``index``'s network (its parameters are the lane's leaf tensors)."""
         return self._lane(index).module
 
-    def add_lane(self, setup: LaneSetup, *, start_from: int | None = None) -> int:
-        """Add a lane, starting from the initial weights (or a copy of lane ``start_from``'s
-        current weights and BatchNorm stats; optimizer state is never copied). Returns its index."""
+    def add_lane(self, setup: LaneSetup) -> int:
+        """Add a lane, starting from the shared initial weights. Returns its index."""
         if not isinstance(setup, LaneSetup):
             raise TrainerError(f"expected a LaneSetup, got {type(setup).__name__}")
         self._check_batch(setup.name, setup.batch)
-        source = self._template if start_from is None else self._lane(start_from).module
         module = build_mlp(self.config, self.init_seed).to(self.device)
-        module.load_state_dict(source.state_dict())
+        module.load_state_dict(self._template.state_dict())
         module.train()
         params = list(module.parameters())
         optimizer = setup.make_optimizer(params)
@@ -364,11 +353,6 @@ class MLPTrainer:
         self._check_batch(lane.setup.name, batch)
         lane.setup = dataclasses.replace(lane.setup, batch=batch)
         self._groups_cache = None
-
-    def set_weight_decay(self, index: int, weight_decay: float) -> None:
-        """Change lane ``index``'s L2 weight decay from the next step on."""
-        lane = self._lane(index)
-        lane.setup = dataclasses.replace(lane.setup, weight_decay=weight_decay)
 
     # ---- stepping -----------------------------------------------------------------------
 
@@ -484,29 +468,8 @@ class MLPTrainer:
         assert total is not None
         total.backward()
         for lane in lanes:
-            wd = lane.setup.weight_decay
-            if wd:
-                torch._foreach_add_([p.grad for p in lane.params], lane.params, alpha=wd)
             lane.optimizer.step()
         self._step += 1
-
-    def run(self, steps: int) -> None:
-        """``steps`` calls of :meth:`step`."""
-        for _ in range(steps):
-            self.step()
-
-    # ---- functional evaluation ------------------------------------------------------------
-
-    def _stacked_state(self, indices: list[int]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        lanes = [self._lanes[i] for i in indices]
-        params = {
-            name: torch.stack([lane.params[k].detach() for lane in lanes])
-            for k, name in enumerate(self._param_names)
-        }
-        buffers = {
-            name: torch.stack([lane.buffers[k] for lane in lanes]) for k, name in enumerate(self._buffer_names)
-        }
-        return params, buffers
 
     def _split(self, split: str) -> tuple[Tensor, Tensor]:
         if split == "train":
@@ -548,10 +511,6 @@ class MLPTrainer:
             return self._functional_loss(params, buffers, x, y)
 
         return vmap(loss_at, chunk_size=chunk_size)(self.unflatten(flat))
-
-    def full_loss(self, index: int, *, split: str = "train") -> float:
-        """Lane ``index``'s current loss on the whole split (eval mode)."""
-        return float(self.batched_loss(index, self.flat_weights(index)[None], split=split)[0])
 
     @torch.no_grad()
     def _eval_all(self) -> tuple[Tensor, Tensor | None]:
@@ -617,65 +576,41 @@ class MLPTrainer:
         return list(self._train_loss)
 
     def metrics(self, *, gradient_noise: bool = True) -> dict[str, object]:
-        """Per-lane readouts, synced to the host in one transfer. Each per-lane key maps to a
-        list in lane order:
+        """Per-lane readouts of the weights now, synced to the host in one transfer (validation
+        numbers come from ``device_eval``, staged every eval_every steps). Each per-lane key maps
+        to a list in lane order:
 
-        - ``train_loss``: the last step's minibatch loss (NaN before the first step);
-        - ``val_loss``, ``val_acc``: full validation set, eval mode (``val_acc`` None for regression);
         - ``weight_norm``: ||w|| over all parameters;
         - ``effective_lr``: lr/||W||^2 for each weight matrix feeding a norm layer (a tuple per
           lane, in layer order), None when ``norm == "none"``;
-        - ``intrinsic_lr``: lr * weight_decay (Li, Lyu & Arora 2020);
         - ``grad_noise``: E||g_hat - g||^2 at the lane's batch size (see ``_gradient_noise``),
           None when ``gradient_noise=False``.
 
         ``lr`` is the first param group's learning rate.
         """
         n = len(self._lanes)
-        result: dict[str, object] = {
-            "step": self._step,
-            "names": [lane.setup.name for lane in self._lanes],
-            "batch": [lane.setup.batch for lane in self._lanes],
-            "weight_decay": [float(lane.setup.weight_decay) for lane in self._lanes],
-        }
         lrs = [float(lane.optimizer.param_groups[0]["lr"]) for lane in self._lanes]
-        result["lr"] = lrs
-        result["intrinsic_lr"] = [lr * lane.setup.weight_decay for lr, lane in zip(lrs, self._lanes)]
+        result: dict[str, object] = {"step": self._step, "names": [lane.setup.name for lane in self._lanes], "lr": lrs}
         if n == 0:
-            for key in ("train_loss", "val_loss", "val_acc", "weight_norm", "effective_lr", "grad_noise"):
-                result[key] = []
-            return result
-
+            return {**result, "weight_norm": [], "effective_lr": [], "grad_noise": []}
         with torch.no_grad():
-            val_loss, val_acc = self._eval_all()
-            nan = torch.full((), float("nan"), device=self.device)
-            train_loss = torch.stack([nan if loss is None else loss for loss in self._train_loss])
-            columns = [train_loss, val_loss]
-            if val_acc is not None:
-                columns.append(val_acc)
             squares = torch.stack(
                 [torch.stack([p.detach().pow(2).sum() for p in lane.params]) for lane in self._lanes]
             )  # [L, n_param_tensors]
-            columns.append(squares.sum(dim=1).sqrt())
-            columns.extend(squares[:, k] for k in self._normalized)
+            columns = [squares.sum(dim=1).sqrt(), *(squares[:, k] for k in self._normalized)]
         if gradient_noise:
             columns.append(torch.stack([self._gradient_noise(lane).detach() for lane in self._lanes]))
         table = torch.stack([c.float() for c in columns], dim=1).cpu().numpy()  # the one host sync
-
-        col = iter(range(table.shape[1]))
-        result["train_loss"] = table[:, next(col)].tolist()
-        result["val_loss"] = table[:, next(col)].tolist()
-        result["val_acc"] = table[:, next(col)].tolist() if val_acc is not None else [None] * n
-        result["weight_norm"] = table[:, next(col)].tolist()
+        result["weight_norm"] = table[:, 0].tolist()
+        norm_cols = range(1, 1 + len(self._normalized))
         if self._normalized:
-            norm_cols = [next(col) for _ in self._normalized]
             result["effective_lr"] = [
                 tuple(lr / float(table[i, c]) if float(table[i, c]) > 0 else math.nan for c in norm_cols)
                 for i, lr in enumerate(lrs)
             ]
         else:
             result["effective_lr"] = [None] * n
-        result["grad_noise"] = table[:, next(col)].tolist() if gradient_noise else [None] * n
+        result["grad_noise"] = table[:, -1].tolist() if gradient_noise else [None] * n
         return result
 
     @torch.no_grad()

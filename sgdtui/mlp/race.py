@@ -1,9 +1,6 @@
 """MLP races: the same lanes (optimizer, hyperparameters, schedule, batch, coupling) training
 copies of one small MLP on a 2-D dataset, stepped together by ``MLPTrainer``.
 
-An ``MLPRace`` offers the steering interface of ``engine.race.Race`` (lane(name), add_lane,
-remove_lane, reset, step, flush) so a ``Session`` drives either one through the same commands.
-
 Per-step numbers stay on the device: each step's minibatch losses are copied into a device
 staging buffer, and every ``eval_every`` steps the validation loss/accuracy and weight norms are
 staged too; ``flush()`` (called when a snapshot is taken) syncs them to the host in one go.
@@ -11,110 +8,29 @@ staged too; ``flush()`` (called when a snapshot is taken) syncs them to the host
 
 from __future__ import annotations
 
+import csv
 import math
 import time
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from sgdtui.engine.checks import did_you_mean
-from sgdtui.engine.datasets import DATASETS, make_dataset
+from sgdtui.engine.commands import CommandError, Query
 from sgdtui.engine.history import History
-from sgdtui.engine.race import LaneConfig, LaneReadout, LaneRoster, LaneSteering, lane_seed
+from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
+from sgdtui.engine.race import Race
+from sgdtui.engine.snapshot import Snapshot
 from sgdtui.mlp.model import LaneSetup, MLPConfig, MLPTrainer, resolve_device
+from sgdtui.mlp.snapshot import LossSlice, MLPLaneSnapshot, MLPPayload
+
+if TYPE_CHECKING:
+    from sgdtui.mlp.problem import MLPProblem
 
 STAGE = 256
-DEFAULT_BATCH = 32
-MLP_KEYS = ("dataset", "hidden", "activation", "norm", "n", "noise", "classes", "data_seed", "init_seed", "eval_every")
-
-
-class MLPProblemError(ValueError):
-    """An invalid [problem] mlp table (the message names the key)."""
-
-
-@dataclass(frozen=True)
-class MLPProblem:
-    """What is trained: dataset, network shape, device. ``eval_every`` is the interval (in
-    steps) at which validation loss, accuracy and weight norms are recorded."""
-
-    dataset: str = "moons"
-    hidden: tuple[int, ...] = (32, 32)
-    activation: str = "relu"
-    norm: str = "none"
-    n: int = 1000
-    noise: float = 0.1
-    classes: int | None = None
-    data_seed: int = 0
-    init_seed: int = 0
-    eval_every: int = 10
-    device: str = "auto"
-
-    @staticmethod
-    def from_table(table: dict[str, Any], device: str = "auto") -> "MLPProblem":
-        """Validate a script's ``mlp = {...}`` table; errors name the key."""
-        if not isinstance(table, dict):
-            raise MLPProblemError("mlp: must be a table, e.g. mlp = { dataset = \"moons\" }")
-        for key in table:
-            if key not in MLP_KEYS:
-                raise MLPProblemError(
-                    f"mlp.{key}: unknown key{did_you_mean(key, MLP_KEYS)} (valid keys: {', '.join(MLP_KEYS)})")
-        kw: dict[str, Any] = {}
-        if "dataset" in table:
-            name = table["dataset"]
-            if name not in DATASETS:
-                raise MLPProblemError(f"mlp.dataset: unknown dataset {name!r}{did_you_mean(name, DATASETS)}"
-                                      f" (choose from {', '.join(DATASETS)})")
-            kw["dataset"] = name
-        if "hidden" in table:
-            h = table["hidden"]
-            if (not isinstance(h, list) or not 1 <= len(h) <= 8
-                    or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in h)):
-                raise MLPProblemError(f"mlp.hidden: must be a list of 1-8 layer widths in [1, 4096], got {h!r}")
-            kw["hidden"] = tuple(h)
-        for key, choices in (("activation", ("relu", "tanh", "gelu")), ("norm", ("none", "batchnorm", "layernorm"))):
-            if key in table:
-                if table[key] not in choices:
-                    raise MLPProblemError(f"mlp.{key}: {table[key]!r} is not one of {', '.join(choices)}")
-                kw[key] = table[key]
-        for key, lo, hi in (("n", 20, 1_000_000), ("eval_every", 1, 1_000_000), ("data_seed", 0, 2**62),
-                            ("init_seed", 0, 2**62), ("classes", 2, 16)):
-            if key in table:
-                v = table[key]
-                if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                    raise MLPProblemError(f"mlp.{key}: must be an integer in [{lo}, {hi}], got {v!r}")
-                kw[key] = v
-        if "noise" in table:
-            v = table["noise"]
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 10:
-                raise MLPProblemError(f"mlp.noise: must be a number in [0, 10], got {v!r}")
-            kw["noise"] = float(v)
-        if device not in ("auto", "cpu", "cuda"):
-            raise MLPProblemError(f"device: {device!r} is not one of auto, cpu, cuda")
-        problem = MLPProblem(device=device, **kw)
-        problem.make_dataset()  # surfaces dataset-specific errors (e.g. classes) now
-        return problem
-
-    def to_table(self) -> dict[str, Any]:
-        table: dict[str, Any] = {
-            "dataset": self.dataset, "hidden": list(self.hidden), "activation": self.activation, "norm": self.norm,
-            "n": self.n, "noise": self.noise, "data_seed": self.data_seed, "init_seed": self.init_seed,
-            "eval_every": self.eval_every,
-        }
-        if self.classes is not None:
-            table["classes"] = self.classes
-        return table
-
-    def make_dataset(self):
-        try:
-            return make_dataset(self.dataset, n=self.n, noise=self.noise, seed=self.data_seed, n_classes=self.classes)
-        except ValueError as exc:
-            raise MLPProblemError(f"mlp: {exc}") from None
-
-    @property
-    def name(self) -> str:
-        return f"mlp:{self.dataset}"
+GRID_RES = 60
+METRICS_COLUMNS = ("lane", "step", "train_loss", "val_loss", "val_acc", "lr", "weight_norm", "effective_lr")
 
 
 class MLPLane(LaneSteering):
@@ -144,12 +60,10 @@ class MLPLane(LaneSteering):
     def optimizer(self) -> torch.optim.Optimizer:
         return self.race.trainer.optimizer(self.index)
 
-    def set_config(self, **changes: Any) -> None:
-        if "starts" in changes:
-            raise ValueError("MLP lanes have no start points (all lanes start from the same initial weights)")
-        if "batch" in changes:  # the trainer checks the batch against the data set first
-            self.race.trainer.set_batch(self.index, self.config.with_changes(**changes).batch)
-        super().set_config(**changes)
+    def apply_config(self, new: LaneConfig) -> None:
+        if new.batch != self.config.batch:  # the trainer checks the batch against the data set first
+            self.race.trainer.set_batch(self.index, new.batch)
+        super().apply_config(new)
 
     @property
     def weight_decay(self) -> float:
@@ -161,26 +75,27 @@ class MLPLane(LaneSteering):
         return "running" if self.t else "ready"
 
 
-class MLPRace(LaneRoster):
-    """All MLP lanes stepping together; mirrors ``engine.race.Race``'s steering interface."""
+class MLPRace(Race):
+    """All MLP lanes stepping together, one batched forward/backward per step."""
 
-    def __init__(self, problem: MLPProblem, lanes: list[LaneConfig] = (), seed: int = 0,
+    def __init__(self, problem: "MLPProblem", lanes: list[LaneConfig] = (), seed: int = 0,
                  history_capacity: int | None = 4096):
-        self.problem = problem
         self.seed = seed
         self.history_capacity = history_capacity
+        self.lanes: list[MLPLane] = []
+        self._build(problem)
+        for cfg in lanes:
+            self.add_lane(cfg)
+
+    def _build(self, problem: "MLPProblem") -> None:
+        self.problem = problem
         self.dataset = problem.make_dataset()
         self.model_config = MLPConfig.for_dataset(
             self.dataset, hidden=problem.hidden, activation=problem.activation, norm=problem.norm
         )
         self.device = resolve_device(problem.device)
-        self.lanes: list[MLPLane] = []
         self.step_count = 0
         self._new_trainer()
-        for cfg in lanes:
-            self.add_lane(cfg)
-
-    surface = None  # no analytic surface in MLP mode
 
     def _new_trainer(self) -> None:
         self.trainer = MLPTrainer(self.dataset, self.model_config, [], init_seed=self.problem.init_seed, device=self.device)
@@ -198,12 +113,11 @@ class MLPRace(LaneRoster):
             return spec.make(params, hyper, generator=opt_gen, per_row=False)
 
         return LaneSetup(name=cfg.name, make_optimizer=make_optimizer, batch=cfg.batch,
-                         seed=lane_seed(self.seed, cfg.name, "batches") >> 2, weight_decay=0.0)
+                         seed=lane_seed(self.seed, cfg.name, "batches") >> 2)
 
     # --- steering (the Race interface) -----------------------------------------------------
     def add_lane(self, config: LaneConfig) -> MLPLane:
-        if config.name in self.lane_names():
-            raise ValueError(f"a lane named {config.name!r} already exists")
+        self._check_new_name(config)
         if config.starts is not None:
             raise ValueError("MLP lanes have no start points (all lanes start from the same initial weights)")
         self.flush()
@@ -221,15 +135,15 @@ class MLPRace(LaneRoster):
 
     def reset(self) -> None:
         """Every lane back to the shared initial weights, optimizer state and RNG streams fresh."""
+        self.set_problem(self.problem)
+
+    def set_problem(self, problem: "MLPProblem") -> None:
+        """Another dataset or network: the lanes keep their settings and restart on it."""
         configs = [lane.config for lane in self.lanes]
-        self._new_trainer()
+        self._build(problem)
         self.lanes = []
         for cfg in configs:
             self.add_lane(cfg)
-        self.step_count = 0
-
-    def set_surface(self, surface) -> None:
-        raise ValueError("MLP mode has no surface to switch; start a surface session instead")
 
     # --- stepping ---------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
@@ -296,48 +210,131 @@ class MLPRace(LaneRoster):
             if lane.weights_path and isinstance(lane.weights_path[-1], torch.Tensor):
                 lane.weights_path = [w.cpu().numpy() if isinstance(w, torch.Tensor) else w for w in lane.weights_path]
 
+    # --- read-outs ----------------------------------------------------------------------------
+    def snapshot(self, version: int, clock: int, *, selected: str | None = None, max_rows: int | None = 2000,
+                 costly: bool = True, grid_res: int = GRID_RES) -> Snapshot:
+        """Every lane's curves and latest evaluation; the prediction grid of ``selected`` (or the
+        first lane); the gradient-noise estimate (extra forward/backward passes) only when ``costly``."""
+        self.flush()
+        metrics = self.trainer.metrics(gradient_noise=costly)
+        lanes = []
+        for i, lane in enumerate(self.lanes):
+            hist = lane.history.snapshot(max_rows)
+            ev = lane.evals.snapshot(max_rows)
+            eff = metrics["effective_lr"][i]
+            lanes.append(MLPLaneSnapshot(
+                **lane.readout(), status=lane.status(), diverged_at=lane.diverged_at, steps=hist["step"],
+                loss_curve=hist["train_loss"], lrs=hist["lr"], weight_decay=lane.weight_decay,
+                train_loss=hist["train_loss"], eval_steps=ev["step"], val_loss=ev["val_loss"], val_acc=ev["val_acc"],
+                weight_norm=float(metrics["weight_norm"][i]),
+                # eta/||W||^2 with the lane's effective lr (the trainer's figure uses the group lr)
+                norm_effective_lr=None if eff is None else tuple(
+                    lane.effective_lr * e / metrics["lr"][i] if metrics["lr"][i] else math.nan for e in eff),
+                intrinsic_lr=lane.effective_lr * lane.weight_decay,
+                grad_noise=None if metrics["grad_noise"][i] is None else float(metrics["grad_noise"][i]),
+            ))
+        data = self.dataset
+        x = data.x_train.numpy()
+        xlim, ylim = data_view(x)
+        names = self.lane_names()
+        target = selected if selected in names else (names[0] if names else None)
+        grid = None
+        if target is not None:
+            if data.task == "regression":
+                ys = data.y_train.numpy()[:, 0]
+                ylim = (float(ys.min() - 0.3), float(ys.max() + 0.3))
+            grid = self.trainer.predict_grid(names.index(target), xlim, ylim, grid_res)
+        problem = self.problem
+        payload = MLPPayload(
+            dataset=problem.dataset, hidden=problem.hidden, activation=problem.activation, norm=problem.norm,
+            device=str(self.device), task=data.task, n_classes=data.n_classes, x_train=x,
+            y_train=data.y_train.numpy(), x_val=data.x_val.numpy(), y_val=data.y_val.numpy(), boundary_lane=target,
+            grid_xlim=xlim, grid_ylim=ylim, grid=grid,
+            data_key=(problem.dataset, problem.n, problem.noise, problem.data_seed, problem.classes),
+        )
+        return Snapshot(version=version, clock=clock, kind=problem.kind, label=problem.label, lanes=tuple(lanes),
+                        payload=payload)
 
-# --- snapshots ----------------------------------------------------------------------------
+    def trajectories(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per lane: 'step', 'train_loss', 'lr' per step."""
+        self.flush()
+        return {lane.config.name: lane.history.snapshot() for lane in self.lanes}
 
+    def evaluations(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per lane 'step', 'val_loss', 'val_acc', 'weight_norm', 'norm_sq' every eval_every steps."""
+        self.flush()
+        return {lane.config.name: lane.evals.snapshot() for lane in self.lanes}
 
-@dataclass(frozen=True)
-class MLPLaneSnapshot(LaneReadout):
-    weight_decay: float
-    steps: np.ndarray  # (T,) per-step train-loss history
-    train_loss: np.ndarray  # (T,)
-    lrs: np.ndarray  # (T,)
-    eval_steps: np.ndarray  # (E,) every eval_every steps
-    val_loss: np.ndarray  # (E,)
-    val_acc: np.ndarray  # (E,) NaN for regression
-    weight_norm: float  # ||w|| now
-    norm_effective_lr: tuple[float, ...] | None  # eta/||W||^2 of each normalized layer (None: no norm)
-    intrinsic_lr: float  # eta * lambda
-    grad_noise: float | None  # E||g_hat - g||^2 at the lane's batch size
-    status: str
-    diverged_at: int | None
+    def answer(self, query: Query) -> Any:
+        if isinstance(query, LossSlice):
+            from sgdtui.mlp.landscape import compute_slice  # torch.func work, only when asked
 
+            self.flush()
+            try:
+                lane = self.lane(query.lane)
+            except KeyError as exc:
+                raise CommandError(exc.args[0]) from None
+            return compute_slice(self.trainer, lane.index, lane.name, query.directions, lane.weights_path, step=lane.t)
+        return super().answer(query)
 
-@dataclass(frozen=True)
-class MLPSnapshot:
-    version: int
-    clock: int
-    problem: MLPProblem
-    task: str
-    n_classes: int
-    x_train: np.ndarray  # (n, d) standardized inputs
-    y_train: np.ndarray  # (n,) labels or (n, 1) targets
-    lanes: tuple[MLPLaneSnapshot, ...]
-    boundary_lane: str | None  # the lane whose prediction grid is below
-    grid_xlim: tuple[float, float]
-    grid_ylim: tuple[float, float]
-    grid: np.ndarray | None  # (res, res, classes) probabilities, or (res,) regression fit
-    device: str
+    # --- headless output ------------------------------------------------------------------------
+    def write_outputs(self, out: Path) -> list[str]:
+        """metrics.csv: one row per lane and step. Step k >= 1 holds the minibatch loss and lr of
+        update k; val_loss, val_acc, weight_norm and effective_lr (lr / ||W||^2 of the first
+        normalized layer) are filled every eval_every steps (and at step 0), empty otherwise."""
+        histories = self.trajectories()
+        evals = self.evaluations()
+        with open(Path(out) / "metrics.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(METRICS_COLUMNS)
+            for name, hist in histories.items():
+                ev = evals[name]
+                by_step = {int(t): k for k, t in enumerate(ev["step"].tolist())}
+                lr_of = dict(zip(hist["step"].tolist(), hist["lr"].tolist()))
+                loss_of = dict(zip(hist["step"].tolist(), hist["train_loss"].tolist()))
+                for step in sorted(set(lr_of) | set(by_step)):
+                    lr = lr_of.get(step)
+                    row = [name, step, _cell(loss_of.get(step)), "", "", _cell(lr), "", ""]
+                    if step in by_step:
+                        k = by_step[step]
+                        row[3], row[4], row[6] = _cell(ev["val_loss"][k]), _cell(ev["val_acc"][k]), _cell(ev["weight_norm"][k])
+                        norm_sq = ev["norm_sq"][k]
+                        if lr is not None and math.isfinite(norm_sq) and norm_sq > 0:
+                            row[7] = _cell(lr / norm_sq)
+                    writer.writerow(row)
+        return ["metrics.csv"]
 
-    def lane(self, name: str) -> MLPLaneSnapshot:
+    def summary(self) -> dict[str, Any]:
+        """final_loss / best_loss are validation losses (the full-data loss); steps_to_min is null
+        (an MLP has no known minimum)."""
+        evals = self.evaluations()
+        lanes = []
         for lane in self.lanes:
-            if lane.name == name:
-                return lane
-        raise KeyError(name)
+            ev = evals[lane.config.name]
+            val = ev["val_loss"]
+            finite = val[np.isfinite(val)]
+            train = lane.history.column("train_loss")
+            acc = ev["val_acc"]
+            lanes.append({
+                "lane": lane.config.name,
+                "optimizer": lane.config.optimizer,
+                "final_loss": _finite_or_none(float(val[-1])) if len(val) else None,
+                "best_loss": float(finite.min()) if len(finite) else None,
+                "steps_to_min": None,
+                "diverged_at": lane.diverged_at,
+                "wall_time": lane.wall_time,
+                "final_train_loss": _finite_or_none(float(train[-1])) if len(train) else None,
+                "final_val_acc": _finite_or_none(float(acc[-1])) if len(acc) else None,
+            })
+        return {"device": str(self.device), "eval_every": self.problem.eval_every, "min_value": None, "lanes": lanes}
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _cell(v: float | None) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(float(v))
 
 
 def data_view(x: np.ndarray, margin: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -347,41 +344,3 @@ def data_view(x: np.ndarray, margin: float = 0.15) -> tuple[tuple[float, float],
     xlim = (float(lo[0] - pad[0]), float(hi[0] + pad[0]))
     ylim = (float(lo[1] - pad[1]), float(hi[1] + pad[1])) if x.shape[1] > 1 else (-1.0, 1.0)
     return xlim, ylim
-
-
-def mlp_snapshot(race: MLPRace, version: int, clock: int, *, selected: str | None = None,
-                 grid_res: int = 60, max_rows: int | None = 2000, gradient_noise: bool = True) -> MLPSnapshot:
-    race.flush()
-    metrics = race.trainer.metrics(gradient_noise=gradient_noise)
-    lanes = []
-    for i, lane in enumerate(race.lanes):
-        hist = lane.history.snapshot(max_rows)
-        ev = lane.evals.snapshot(max_rows)
-        eff = metrics["effective_lr"][i]
-        lanes.append(MLPLaneSnapshot(
-            **lane.readout(), weight_decay=lane.weight_decay,
-            steps=hist["step"], train_loss=hist["train_loss"], lrs=hist["lr"], eval_steps=ev["step"],
-            val_loss=ev["val_loss"], val_acc=ev["val_acc"], weight_norm=float(metrics["weight_norm"][i]),
-            # eta/||W||^2 with the lane's effective lr (the trainer's figure uses the group lr)
-            norm_effective_lr=None if eff is None else tuple(
-                lane.effective_lr * e / metrics["lr"][i] if metrics["lr"][i] else math.nan for e in eff),
-            intrinsic_lr=lane.effective_lr * lane.weight_decay,
-            grad_noise=None if metrics["grad_noise"][i] is None else float(metrics["grad_noise"][i]),
-            status=lane.status(), diverged_at=lane.diverged_at,
-        ))
-    x = race.dataset.x_train.numpy()
-    xlim, ylim = data_view(x)
-    names = race.lane_names()
-    target = selected if selected in names else (names[0] if names else None)
-    grid = None
-    if target is not None:
-        if race.dataset.task == "regression":
-            ys = race.dataset.y_train.numpy()[:, 0]
-            ylim = (float(ys.min() - 0.3), float(ys.max() + 0.3))
-        grid = race.trainer.predict_grid(names.index(target), xlim, ylim, grid_res)
-    return MLPSnapshot(
-        version=version, clock=clock, problem=race.problem, task=race.dataset.task,
-        n_classes=race.dataset.n_classes, x_train=x, y_train=race.dataset.y_train.numpy(),
-        lanes=tuple(lanes), boundary_lane=target, grid_xlim=xlim, grid_ylim=ylim, grid=grid,
-        device=str(race.device),
-    )

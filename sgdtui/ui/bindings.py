@@ -8,6 +8,11 @@ from textual.binding import Binding
 QUICK_SURFACES = ("pathological", "rosenbrock", "himmelblau", "ill-conditioned", "saddle",
                   "beale", "rastrigin", "plateau", "linear-regression")
 
+def action_name(action: str) -> str:
+    """"lr(1)" -> "lr": the action a binding runs, without its arguments."""
+    return action.split("(", 1)[0]
+
+
 B = Binding
 BINDINGS = [
     B("space", "toggle_run", "Run"),

@@ -1,29 +1,27 @@
-"""Drawing an MLPSnapshot (and a loss-landscape slice) into the playground's widgets.
-
-Kept out of app.py so the App stays a thin shell: the App decides *when* to draw, this decides
-*what* each pane shows in MLP mode.
-"""
+"""MLP mode's view: the decision boundary (or the sine fit), the loss-landscape slice once
+computed, train loss and validation accuracy. Each pane redraws only when its data changed, and
+while a run goes at most at its own rate (every redraw costs the App's thread, which shares the
+GIL with the training steps when the session steps in this process)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Callable, Hashable
+from typing import Callable, ClassVar, Hashable
 
 import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.worker import Worker, WorkerState
 
-from sgdtui.mlp.race import MLPSnapshot
-from sgdtui.ui.landscape import LandscapeSlice
-from sgdtui.ui.present import LaneColours
-from sgdtui.ui.present_mlp import mlp_loss_series, mlp_metric_series
+from sgdtui.engine.snapshot import Snapshot
+from sgdtui.mlp.snapshot import DIRECTIONS, LandscapeSlice, LossSlice
+from sgdtui.ui.present_mlp import MLP_COLUMNS, mlp_loss_series, mlp_metric_series, mlp_rows, mlp_status_text
+from sgdtui.ui.view_base import ModeView, ViewContext
 from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
 from sgdtui.ui.widgets.contour import ContourPlot, TrajectoryView
-from sgdtui.ui.widgets.lanes import LanesTable
 from sgdtui.ui.widgets.loss import LossPlot
 
-
-# Redraw rates (per second) of the panes while a run is going: every redraw re-renders the whole
-# pane in the App's thread, which shares the GIL with the training steps. Paused, every change
-# is drawn at once.
 BOUNDARY_RATE = 5.0
 METRIC_RATE = 5.0
 LOSS_RATE = 10.0
@@ -59,68 +57,123 @@ class PaneThrottle:
         self.drawn_at = -float("inf")
 
 
-class MLPPanes:
-    """The MLP screen's panes, plus the latest gradient-noise estimate of each lane (estimates
-    arrive only every GRAD_NOISE_PERIOD seconds; frames in between keep showing the last one).
+class MLPView(ModeView):
+    """The MLP panes, plus the latest gradient-noise estimate of each lane (estimates arrive only
+    now and then; frames in between keep showing the last one)."""
 
-    Each pane redraws only when its data changed, and while running at most at its own rate."""
+    kind: ClassVar[str] = "mlp"
+    actions: ClassVar[frozenset[str]] = frozenset({"landscape", "landscape_directions"})
 
-    def __init__(self, boundary: DecisionBoundaryPlot, loss: LossPlot, metric: LossPlot, table: LanesTable,
-                 contour: ContourPlot, clock: Callable[[], float] = time.perf_counter):
-        self.boundary, self.loss, self.metric, self.table, self.contour = boundary, loss, metric, table, contour
+    def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.perf_counter) -> None:  # noqa: A002
+        super().__init__(id=id)
         self.grad_noise: dict[str, float] = {}
         self.landscape: LandscapeSlice | None = None
+        self.directions = DIRECTIONS[0]
         self.boundary_throttle = PaneThrottle(BOUNDARY_RATE, clock)
         self.loss_throttle = PaneThrottle(LOSS_RATE, clock)
         self.metric_throttle = PaneThrottle(METRIC_RATE, clock)
         self.table_throttle = PaneThrottle(TABLE_RATE, clock)
+        self._rows: tuple[tuple, dict[str, list[str]]] = ((), {})
+
+    def compose(self) -> ComposeResult:
+        yield DecisionBoundaryPlot(id="boundary")
+        yield ContourPlot(id="slice")
+        with Vertical(id="mlp-curves"):
+            yield LossPlot("train loss", id="train-loss")
+            yield LossPlot("val accuracy", id="accuracy")
 
     def forget(self) -> None:
-        """A new session: drop what the panes remember of the old one."""
-        self.grad_noise, self.landscape = {}, None
+        self.grad_noise, self.landscape, self._rows = {}, None, ((), {})
+        self.set_class(False, "landscape")
         for throttle in (self.boundary_throttle, self.loss_throttle, self.metric_throttle, self.table_throttle):
             throttle.forget()
 
-    def render(self, snap: MLPSnapshot, colours: LaneColours, selected: str | None, log_scale: bool,
-               running: bool = False) -> None:
-        """Draw what changed in ``snap``; while ``running``, each pane at most at its rate."""
+    def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
+        """Draw what changed in ``snap``; while running, each pane at most at its rate."""
+        colours, selected, log_scale, running = context.colours, context.selected, context.log_scale, context.running
+        payload = snap.payload
         names = tuple(lane.name for lane in snap.lanes)
         self.grad_noise = {k: v for k, v in self.grad_noise.items() if k in names}
         for lane in snap.lanes:
             if lane.grad_noise is not None:
                 self.grad_noise[lane.name] = lane.grad_noise
         state = (snap.version, snap.clock)
-        structure = (names, selected, log_scale, snap.task)
-        if self.boundary_throttle.due((snap.boundary_lane, snap.task), state, running):
+        structure = (names, selected, log_scale, payload.task)
+        if self.boundary_throttle.due((payload.boundary_lane, payload.task, payload.data_key), state, running):
             self._draw_boundary(snap, colours)
         if self.loss_throttle.due(structure, state, running):
-            self.loss.show(mlp_loss_series(snap, colours, selected), log_scale, y_label="train loss")
+            self.query_one("#train-loss", LossPlot).show(mlp_loss_series(snap, colours, selected), log_scale,
+                                                        y_label="train loss")
         # Validation curves change only when an evaluation lands.
         evals = tuple((len(lane.eval_steps), int(lane.eval_steps[-1]) if len(lane.eval_steps) else None)
                       for lane in snap.lanes)
         if self.metric_throttle.due(structure, evals, running):
             series, label = mlp_metric_series(snap, colours, selected)
-            self.metric.show(series, log_scale and snap.task == "regression", y_label=label)
-        if self.table_throttle.due((names, selected), (state, tuple(sorted(self.grad_noise.items()))), running):
-            self.table.show_mlp(snap, selected, colours, self.grad_noise)
+            self.query_one("#accuracy", LossPlot).show(series, log_scale and payload.task == "regression",
+                                                       y_label=label)
 
-    def _draw_boundary(self, snap: MLPSnapshot, colours: LaneColours) -> None:
-        lane_name = snap.boundary_lane or "no lane"
-        if snap.task == "regression":
-            colour = colours.plot(snap.boundary_lane) if snap.boundary_lane else "cyan+"
-            self.boundary.show_fit(snap.grid, snap.grid_xlim, snap.grid_ylim, snap.x_train[:, 0],
-                                   snap.y_train.reshape(-1), data_key=snap.problem, colour=colour,
-                                   title=f"{lane_name} · fit on {snap.problem.dataset}")
+    def table(self, snap: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
+        names = tuple(lane.name for lane in snap.lanes)
+        data = ((snap.version, snap.clock), tuple(sorted(self.grad_noise.items())))
+        if self.table_throttle.due((names, context.selected), data, context.running) or self._rows[0] != names:
+            self._rows = (names, mlp_rows(snap, self.grad_noise))
+        return MLP_COLUMNS, self._rows[1]
+
+    def status(self, snapshot: Snapshot, context: ViewContext, *, speed: str, steps_per_second: float | None,
+               frames_per_second: float | None) -> str:
+        return mlp_status_text(snapshot, selected=context.selected, running=context.running, speed=speed,
+                               steps_per_second=steps_per_second, frames_per_second=frames_per_second)
+
+    def _draw_boundary(self, snap: Snapshot, colours) -> None:
+        p = snap.payload
+        lane_name = p.boundary_lane or "no lane"
+        boundary = self.query_one(DecisionBoundaryPlot)
+        if p.task == "regression":
+            colour = colours.plot(p.boundary_lane) if p.boundary_lane else "cyan+"
+            boundary.show_fit(p.grid, p.grid_xlim, p.grid_ylim, p.x_train[:, 0], p.y_train.reshape(-1),
+                              data_key=p.data_key, colour=colour, title=f"{lane_name} · fit on {p.dataset}")
         else:
-            self.boundary.show_classes(snap.grid, snap.grid_xlim, snap.grid_ylim, snap.x_train, snap.y_train,
-                                       data_key=snap.problem, title=f"{lane_name} · decision boundary")
+            boundary.show_classes(p.grid, p.grid_xlim, p.grid_ylim, p.x_train, p.y_train, data_key=p.data_key,
+                                  title=f"{lane_name} · decision boundary")
+
+    # --- loss-landscape slices: asked of the session worker, drawn when they arrive -----------
+    def request_slice(self, worker, lane: str, directions: str | None = None) -> None:
+        """Ask ``worker`` for ``lane``'s slice; it is drawn when it arrives, an error is notified."""
+        if directions is not None:
+            self.directions = directions
+        future = worker.ask(LossSlice(lane, self.directions))
+
+        async def wait() -> tuple:
+            return worker, await asyncio.wrap_future(future)
+
+        self.run_worker(wait, group="landscape", exclusive=True, name="landscape", exit_on_error=False)
+
+    def next_directions(self) -> str:
+        return DIRECTIONS[(DIRECTIONS.index(self.directions) + 1) % len(DIRECTIONS)]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "landscape":
+            return
+        event.stop()
+        if event.state == WorkerState.ERROR:
+            self.app.notify(f"loss slice failed: {event.worker.error}", severity="error")
+        elif event.state == WorkerState.SUCCESS:
+            worker, piece = event.worker.result
+            if worker is getattr(self.app, "worker", None):  # not from a session since replaced
+                self.show_landscape(piece, self.app.colours.plot(piece.lane))
 
     def show_landscape(self, piece: LandscapeSlice, colour: str) -> None:
-        """The slice's level lines in the contour pane, the lane's projected path on top
-        (its current weights are the plane's origin)."""
+        """The slice's level lines, the lane's projected path on top (its current weights are the
+        plane's origin)."""
         self.landscape = piece
-        self.contour.set_levels(("slice", piece.lane, piece.directions, piece.clock, id(piece)), piece.lines,
-                                piece.xlim, piece.ylim, np.empty((0, 2)))
+        contour = self.query_one("#slice", ContourPlot)
+        contour.set_levels(("slice", piece.lane, piece.directions, piece.step, id(piece)), piece.lines,
+                           piece.xlim, piece.ylim, np.empty((0, 2)))
         view = TrajectoryView(piece.lane, colour, (piece.path,), np.zeros((1, 2)), np.zeros(1, dtype=bool),
                               selected=True)
-        self.contour.show([view], title=f"{piece.lane} · loss slice ({piece.directions}) · step {piece.clock}")
+        contour.show([view], title=f"{piece.lane} · loss slice ({piece.directions}) · step {piece.step}")
+        self.set_class(True, "landscape")
+
+    @property
+    def landscape_ready(self) -> bool:
+        return self.landscape is not None

@@ -1,4 +1,5 @@
-"""From a Snapshot to what the widgets draw: lane colours, trajectories, loss curves, status text."""
+"""From a surface Snapshot to what the widgets draw: lane colours, trajectories, loss curves,
+table rows, status text (the colours and number formats are shared with MLP mode)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import math
 import numpy as np
 
 from sgdtui.engine.optimizers import OPTIMIZERS
-from sgdtui.engine.session import LaneSnapshot, Snapshot
+from sgdtui.engine.snapshot import LaneSnapshot, Snapshot
+from sgdtui.engine.surface_race import SurfaceLaneSnapshot
 from sgdtui.ui.widgets.contour import TrajectoryView
 from sgdtui.ui.widgets.loss import LossSeries
 
@@ -62,22 +64,10 @@ def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | N
     return views
 
 
-def lane_loss_curve(lane: LaneSnapshot) -> np.ndarray:
-    """One loss value per history row: the mean over the lane's trajectories still finite."""
-    losses = np.asarray(lane.losses, dtype=np.float64)
-    if losses.ndim == 1 or losses.shape[1] == 1:
-        return losses.reshape(len(losses))
-    finite = np.isfinite(losses)
-    with np.errstate(invalid="ignore"):
-        total = np.where(finite, losses, 0.0).sum(axis=1)
-        count = finite.sum(axis=1)
-        return np.where(count > 0, total / np.maximum(count, 1), np.inf)
-
-
 def loss_series(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[LossSeries]:
     return [
         LossSeries(lane.name, colours.plot(lane.name), np.asarray(lane.steps, dtype=np.float64),
-                   lane_loss_curve(lane), selected=lane.name == selected)
+                   np.asarray(lane.loss_curve, dtype=np.float64), selected=lane.name == selected)
         for lane in snapshot.lanes
     ]
 
@@ -103,25 +93,55 @@ def coupling_text(optimizer: str, hyper: dict, coupling: str) -> str:
     return coupling
 
 
-def lane_loss_text(lane: LaneSnapshot) -> str:
+def lr_text(lane: LaneSnapshot) -> str:
+    """Effective lr, with the base lr in brackets when schedule or coupling change it."""
+    text = fmt(lane.effective_lr)
+    return f"{text} ({fmt(lane.base_lr)})" if lane.effective_lr != lane.base_lr else text
+
+
+def decay_text(lane: LaneSnapshot) -> str:
+    return "—" if lane.decay is None else fmt(lane.decay, 4)
+
+
+# Read-outs come before the slower-changing settings so an 80-column terminal still shows them.
+SURFACE_COLUMNS = ("lane", "optimizer", "lr (eff.)", "β", "batch", "loss", "|g|", "status", "schedule",
+                   "coupling", "noise", "temp.")
+
+
+def surface_rows(snapshot: Snapshot) -> dict[str, list[str]]:
+    """The lanes table's cells after each lane's name (see SURFACE_COLUMNS)."""
+    return {lane.name: [lane.optimizer, lr_text(lane), decay_text(lane), str(lane.batch), lane_loss_text(lane),
+                        lane_grad_text(lane), lane.status, lane.schedule,
+                        coupling_text(lane.optimizer, lane.hyper, lane.coupling), fmt(lane.noise),
+                        fmt(lane.temperature)]
+            for lane in snapshot.lanes}
+
+
+def lane_loss_text(lane: SurfaceLaneSnapshot) -> str:
     finite = lane.loss[np.isfinite(lane.loss)]
     return fmt(float(finite.min())) if finite.size else "inf"
 
 
-def lane_grad_text(lane: LaneSnapshot) -> str:
+def lane_grad_text(lane: SurfaceLaneSnapshot) -> str:
     g = lane.grad_norm[lane.alive] if lane.alive.any() else lane.grad_norm
     finite = g[np.isfinite(g)]
     return fmt(float(finite.max())) if finite.size else "nan"
 
 
-def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, speed: str,
-                steps_per_second: float | None, frames_per_second: float | None) -> str:
-    """The status line: surface, step, rates, selected lane and its Hessian readout."""
+def run_parts(snapshot: Snapshot, *, running: bool, speed: str, steps_per_second: float | None,
+              frames_per_second: float | None) -> list[str]:
+    """The status line's common head: problem, step, run state and rates."""
     state = "running" if running else "paused"
     sps = "—" if steps_per_second is None else f"{steps_per_second:,.0f}"
     fps = "—" if frames_per_second is None else f"{frames_per_second:.0f}"
-    parts = [f"{snapshot.surface.name}", f"step {snapshot.clock}", f"{state} ({speed})",
-             f"{sps} steps/s", f"{fps} frames/s"]
+    return [snapshot.label, f"step {snapshot.clock}", f"{state} ({speed})", f"{sps} steps/s", f"{fps} frames/s"]
+
+
+def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, speed: str,
+                steps_per_second: float | None, frames_per_second: float | None) -> str:
+    """The status line: surface, step, rates, selected lane and its Hessian readout."""
+    parts = run_parts(snapshot, running=running, speed=speed, steps_per_second=steps_per_second,
+                      frames_per_second=frames_per_second)
     if selected is not None:
         try:
             lane = snapshot.lane(selected)

@@ -1,11 +1,12 @@
-"""From an MLPSnapshot to what the MLP screen draws: loss and accuracy curves, table rows, status."""
+"""From an Snapshot to what the MLP screen draws: loss and accuracy curves, table rows, status."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sgdtui.mlp.race import MLPLaneSnapshot, MLPSnapshot
-from sgdtui.ui.present import LaneColours, coupling_text, fmt
+from sgdtui.engine.snapshot import Snapshot
+from sgdtui.mlp.snapshot import MLPLaneSnapshot
+from sgdtui.ui.present import LaneColours, coupling_text, decay_text, fmt, lr_text, run_parts
 from sgdtui.ui.widgets.loss import LossSeries
 
 TRAIN_SMOOTHING = 20  # steps in the moving mean of the (noisy) minibatch loss
@@ -28,7 +29,7 @@ def moving_mean(values: np.ndarray, window: int = TRAIN_SMOOTHING) -> np.ndarray
         return (sums[1:] - sums[starts]) / counts
 
 
-def mlp_loss_series(snapshot: MLPSnapshot, colours: LaneColours, selected: str | None) -> list[LossSeries]:
+def mlp_loss_series(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[LossSeries]:
     """Every lane's train loss (moving mean of minibatch losses), plus the selected lane's
     validation loss in white: the gap between the two is the overfitting read-out."""
     series = [
@@ -43,10 +44,10 @@ def mlp_loss_series(snapshot: MLPSnapshot, colours: LaneColours, selected: str |
     return series
 
 
-def mlp_metric_series(snapshot: MLPSnapshot, colours: LaneColours,
+def mlp_metric_series(snapshot: Snapshot, colours: LaneColours,
                       selected: str | None) -> tuple[list[LossSeries], str]:
     """Validation accuracy per lane (classification) or validation loss (regression), and its label."""
-    regression = snapshot.task == "regression"
+    regression = snapshot.payload.task == "regression"
     series = [
         LossSeries(lane.name, colours.plot(lane.name), np.asarray(lane.eval_steps, dtype=np.float64),
                    np.asarray(lane.val_loss if regression else lane.val_acc, dtype=np.float64),
@@ -63,10 +64,7 @@ def last(values: np.ndarray) -> float | None:
 
 def lane_row(lane: MLPLaneSnapshot, grad_noise: float | None) -> list[str]:
     """The table cells after the lane's name (see MLP_COLUMNS)."""
-    lr = fmt(lane.effective_lr)
-    if lane.effective_lr != lane.base_lr:
-        lr = f"{lr} ({fmt(lane.base_lr)})"
-    beta = "—" if lane.decay is None else fmt(lane.decay, 4)
+    lr, beta = lr_text(lane), decay_text(lane)
     norm_lr = "—" if lane.norm_effective_lr is None else " ".join(fmt(v) for v in lane.norm_effective_lr)
     train = moving_mean(lane.train_loss[-TRAIN_SMOOTHING:]) if len(lane.train_loss) else np.empty(0)
     return [lane.optimizer, lr, beta, str(lane.batch), fmt(lane.weight_decay), fmt(last(train)),
@@ -75,23 +73,27 @@ def lane_row(lane: MLPLaneSnapshot, grad_noise: float | None) -> list[str]:
             coupling_text(lane.optimizer, lane.hyper, lane.coupling)]
 
 
-def problem_label(snapshot: MLPSnapshot) -> str:
-    problem = snapshot.problem
-    hidden = ",".join(str(h) for h in problem.hidden)
-    norm = "" if problem.norm == "none" else f" {problem.norm}"
-    return f"{problem.name} ({hidden} {problem.activation}{norm}) on {snapshot.device}"
+def mlp_rows(snapshot: Snapshot, grad_noise: dict[str, float]) -> dict[str, list[str]]:
+    """The lanes table's cells after each lane's name; ``grad_noise``: the latest estimate per lane."""
+    return {lane.name: lane_row(lane, grad_noise.get(lane.name)) for lane in snapshot.lanes}
 
 
-def mlp_status_text(snapshot: MLPSnapshot, *, selected: str | None, running: bool, speed: str,
+def problem_label(snapshot: Snapshot) -> str:
+    p = snapshot.payload
+    hidden = ",".join(str(h) for h in p.hidden)
+    norm = "" if p.norm == "none" else f" {p.norm}"
+    return f"{snapshot.label} ({hidden} {p.activation}{norm}) on {p.device}"
+
+
+def mlp_status_text(snapshot: Snapshot, *, selected: str | None, running: bool, speed: str,
                     steps_per_second: float | None, frames_per_second: float | None) -> str:
-    state = "running" if running else "paused"
-    sps = "—" if steps_per_second is None else f"{steps_per_second:,.0f}"
-    fps = "—" if frames_per_second is None else f"{frames_per_second:.0f}"
-    parts = [problem_label(snapshot), f"step {snapshot.clock}", f"{state} ({speed})", f"{sps} steps/s",
-             f"{fps} frames/s"]
+    parts = run_parts(snapshot, running=running, speed=speed, steps_per_second=steps_per_second,
+                      frames_per_second=frames_per_second)
+    parts[0] = problem_label(snapshot)
+    regression = snapshot.payload.task == "regression"
     for lane in snapshot.lanes:
         if lane.name == selected:
-            metric = "val loss" if snapshot.task == "regression" else "val acc"
-            value = last(lane.val_loss) if snapshot.task == "regression" else last(lane.val_acc)
+            metric = "val loss" if regression else "val acc"
+            value = last(lane.val_loss) if regression else last(lane.val_acc)
             parts.append(f"▶ {lane.name}: {metric} {fmt(value)}, ‖w‖ {fmt(lane.weight_norm)}")
     return " · ".join(parts)

@@ -2,16 +2,15 @@
 share one GIL (MLP mode: the App's frames would otherwise cost the training thread a third of its
 speed).
 
-``ProcessSessionWorker`` has the public interface of ``SessionWorker``. The child process
-(multiprocessing "spawn") rebuilds the Session from the parent's script (a Session is a pure
-function of its script, so it steps to identical numbers), runs an ordinary ``SessionWorker``
-thread, and forwards: requests arrive on a Pipe; every newly published Frame, every error and each
-future's result go back. The parent keeps ``latest`` current from a receiver thread.
+``ProcessSessionWorker`` implements the ``Worker`` interface. The child process (multiprocessing
+"spawn") rebuilds the Session from the parent's script (a Session is a pure function of its
+script, so it steps to identical numbers), runs an ordinary ``SessionWorker`` thread, and
+forwards: requests arrive on a Pipe; every newly published Frame, every error and each future's
+result go back. The parent keeps ``latest`` current from a receiver thread.
 
-What crosses the Pipe is pickled: commands, builders and ``call`` functions should be module-level
-functions or ``functools.partial``s of them; a plain lambda or closure is shipped as its code
-object with the globals and cell values it uses (see ``dumps_callable``). The child's stderr goes
-to /dev/null (it shares the terminal the TUI draws on); its exceptions arrive as ``WorkerError``s.
+Only data crosses the Pipe (commands, queries and controls are plain dataclasses). The child's
+stderr goes to /dev/null (it shares the terminal the TUI draws on); its exceptions arrive as
+``WorkerError``s.
 """
 
 from __future__ import annotations
@@ -25,20 +24,14 @@ import pickle
 import sys
 import threading
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
-from sgdtui.engine.session import Command, Session
-from sgdtui.ui.worker import (
-    DEFAULT_SPEED,
-    FRAME_RATE,
-    GRAD_NOISE_PERIOD,
-    CommandBuilder,
-    Frame,
-    SessionWorker,
-    WorkerError,
-)
+from sgdtui.engine.commands import Command, Query
+from sgdtui.engine.script import validate_script
+from sgdtui.engine.session import Session
+from sgdtui.engine.surfaces import SurfaceRegistry
+from sgdtui.ui.worker import Frame, SessionWorker, Worker, WorkerError, WorkerOptions
 
-HISTORY_CAPACITY = 4096
 CHILD_POLL_SECONDS = 0.01  # how often the child looks for a newly published frame
 START_TIMEOUT = 60.0  # seconds a request may wait for the child to come up (torch import, session build)
 
@@ -47,28 +40,13 @@ class SessionProcessError(RuntimeError):
     """The session process is gone (stopped, crashed or never started)."""
 
 
-# --- shipping callables -----------------------------------------------------------------------
-
-
-def dumps_callable(item: Any) -> bytes:
-    """Pickle a command, builder or function for the session process. Builders and calls must be
-    module-level functions (or functools.partial / operator.attrgetter / methodcaller of them):
-    raises TypeError naming the item when it cannot be sent (a lambda, a closure)."""
-    try:
-        return pickle.dumps(item)
-    except Exception as exc:  # noqa: BLE001 - pickle raises several types for the same problem
-        raise TypeError(f"cannot send {item!r} to the session process ({exc}); "
-                        "use a module-level function or functools.partial") from None
-
-
 # --- the child ------------------------------------------------------------------------------
 
 
-def rebuild_session(script: dict, pending: list, steps: int | None, history_capacity: int | None) -> Session:
+def rebuild_session(script: dict, pending: list, steps: int | None, history_capacity: int | None,
+                    registry: SurfaceRegistry | None) -> Session:
     """The session a script dict describes, stepped to its clock; ``pending`` events still to come."""
-    from sgdtui.engine.script import validate_script
-
-    parsed = validate_script(script, path="<session>", text="", registry=None)
+    parsed = validate_script(script, path="<session>", text="", registry=registry)
     session = Session.from_script(parsed, history_capacity=history_capacity)
     session.run(script.get("steps", 0))  # replays the logged events up to the parent's clock
     session.pending = list(pending)
@@ -91,7 +69,7 @@ def _safe_result(value: Any, error: BaseException | None) -> tuple[bool, Any]:
 
 
 def _child_main(conn, script: dict, pending: list, steps: int | None, history_capacity: int | None,
-                options: dict) -> None:
+                registry: SurfaceRegistry | None, options: WorkerOptions) -> None:
     # The TUI owns the terminal: nothing of the child may write to it.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -112,7 +90,7 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
         import torch
 
         torch.set_num_threads(1)  # tiny tensors: a thread pool would only spin
-        inner = SessionWorker(rebuild_session(script, pending, steps, history_capacity), **options)
+        inner = SessionWorker(rebuild_session(script, pending, steps, history_capacity, registry), options)
     except Exception as exc:  # noqa: BLE001
         send(("fatal", f"session process failed to start: {type(exc).__name__}: {exc}"))
         conn.close()
@@ -158,14 +136,9 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
             if kind == "stop":
                 break
             try:
-                if kind in ("submit", "call"):
-                    _, request_id, payload = message
-                    try:
-                        item = pickle.loads(payload)
-                    except Exception as exc:  # noqa: BLE001
-                        send(("result", request_id, *_safe_result(None, exc)))
-                        continue
-                    future = inner.submit(item) if kind == "submit" else inner.call(item)
+                if kind in ("submit", "ask"):
+                    _, request_id, item = message
+                    future = inner.submit(item) if kind == "submit" else inner.ask(item)
                     future.add_done_callback(reply(request_id))
                 elif kind == "running":
                     inner.set_running(message[1])
@@ -173,6 +146,8 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
                     inner.set_speed(message[1])
                 elif kind == "step_once":
                     inner.step_once()
+                elif kind == "refresh":
+                    inner.refresh()
                 elif kind == "selected":
                     inner.selected = message[1]
                 elif kind == "wait_idle":
@@ -192,31 +167,26 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
 # --- the parent -------------------------------------------------------------------------------
 
 
-class ProcessSessionWorker:
-    """``SessionWorker``'s interface over a child process that owns the session."""
+class ProcessSessionWorker(Worker):
+    """The ``Worker`` interface over a child process that owns the session."""
 
-    def __init__(self, session: Session, *, frame_rate: float = FRAME_RATE, speed_index: int = DEFAULT_SPEED,
-                 snapshot_rows: int = 2000, grad_noise_period: float | None = GRAD_NOISE_PERIOD,
-                 publish_rate: float | None = None):
-        options = {"frame_rate": frame_rate, "speed_index": speed_index, "snapshot_rows": snapshot_rows,
-                   "grad_noise_period": grad_noise_period, "publish_rate": publish_rate}
-        # A local worker that never starts: validates the options and takes the first frame, so the
-        # App has something to draw while the child imports torch and rebuilds the session.
-        local = SessionWorker(session, **options)
-        self.mode = local.mode
-        self.publish_period, self.frame_period = local.publish_period, local.frame_period
-        self.grad_noise_period, self.snapshot_rows = grad_noise_period, snapshot_rows
+    def __init__(self, session: Session, options: WorkerOptions | None = None):
+        options = options or WorkerOptions()
+        # A local worker that never starts: takes the first frame, so the App has something to draw
+        # while the child imports torch and rebuilds the session.
+        local = SessionWorker(session, options)
+        self.kind = local.kind
+        self.options = options
         self._seq = local.latest.seq
         self.latest: Frame = local.latest
         self.errors: collections.deque[WorkerError] = collections.deque()
         self._selected: str | None = None
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe()
-        race = session.race
         self.process = context.Process(
             target=_child_main, name="sgdtui-session",
             args=(child_conn, session.to_script(), list(session.pending), session.steps,
-                  getattr(race, "history_capacity", HISTORY_CAPACITY), options),
+                  session.race.history_capacity, session.registry, options),
             daemon=True)
         self._child_conn = child_conn
         self._send_lock = threading.Lock()
@@ -292,11 +262,11 @@ class ProcessSessionWorker:
             self._selected = name
             self._send(("selected", name))
 
-    def submit(self, item: Command | CommandBuilder) -> concurrent.futures.Future:
-        return self._request("submit", item)
+    def submit(self, command: Command) -> concurrent.futures.Future:
+        return self._request("submit", command)
 
-    def call(self, fn: Callable[[Session], Any]) -> concurrent.futures.Future:
-        return self._request("call", fn)
+    def ask(self, query: Query) -> concurrent.futures.Future:
+        return self._request("ask", query)
 
     def set_running(self, running: bool) -> None:
         self._send(("running", bool(running)))
@@ -306,6 +276,9 @@ class ProcessSessionWorker:
 
     def step_once(self) -> None:
         self._send(("step_once",))
+
+    def refresh(self) -> None:
+        self._send(("refresh",))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until the child has processed everything sent so far and its frame is ``latest``."""
@@ -330,15 +303,10 @@ class ProcessSessionWorker:
 
     def _request(self, kind: str, item: Any) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        try:
-            payload = dumps_callable(item)
-        except TypeError as exc:
-            future.set_exception(exc)
-            return future
         request_id = next(self._ids)
         with self._futures_lock:
             self._futures[request_id] = future
-        if not self._send((kind, request_id, payload)):
+        if not self._send((kind, request_id, item)):
             with self._futures_lock:
                 self._futures.pop(request_id, None)
             if not future.done():

@@ -1,10 +1,13 @@
 """The session worker: the only thread that touches the Session once the app has started.
 
-The App hands it commands (or *command builders*: functions of the session that return a
-command, so a key press like ``+`` reads the lr the lane has at the step boundary where the
-change lands, not the lr of a possibly stale frame). The worker applies them between steps,
-steps while running, and publishes an immutable ``Frame`` by replacing one reference,
-``latest``. The App polls ``latest`` at its frame rate; the worker never touches widgets.
+The App hands it data: commands (applied between steps; a ``Nudge`` is resolved by the Session
+against the lane as it is then), queries (answered between steps) and run controls. The worker
+steps while running and publishes an immutable ``Frame`` by replacing one reference,
+``latest``; the App polls ``latest`` at its frame rate. The worker never touches widgets.
+
+``Worker`` is the interface the App uses; ``SessionWorker`` implements it on a thread and
+``process_worker.ProcessSessionWorker`` over a child process, for problems whose stepping
+should not share the GIL with rendering.
 
 Errors never kill the thread: a ``CommandError`` (a bad value) or any other exception is
 queued on ``errors`` for the App to show as a notification; an unexpected exception while
@@ -18,42 +21,49 @@ import concurrent.futures
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
-from sgdtui.engine.session import Command, CommandError, Session, Snapshot, Step
+from sgdtui.engine.commands import Command, CommandError, Query, Step
+from sgdtui.engine.session import Session
+from sgdtui.engine.snapshot import Snapshot
 
 # Steps per frame for each speed level; None: as fast as possible (frames throttled).
 SPEED_LEVELS: tuple[int | None, ...] = (1, 2, 5, 10, 50, 200, None)
 DEFAULT_SPEED = 1  # index into SPEED_LEVELS: two steps a frame
 FRAME_RATE = 25.0
-# MLP mode: seconds between gradient-noise estimates (each costs extra forward/backward passes
-# per lane); frames in between are snapshotted without them.
-GRAD_NOISE_PERIOD = 0.5
-# MLP mode publishes fewer snapshots while running (each one costs metrics, history copies and a
-# prediction grid, and every frame costs the App GIL time the training steps need); the panes that
-# change slowest are throttled further by the App.
-MLP_PUBLISH_RATE = 12.0
 # Flat out, the worker steps in chunks of about this many seconds: short enough that a command or
 # the next publish waits little, long enough that checking the clock costs nothing.
 CHUNK_SECONDS = 0.02
 
-CommandBuilder = Callable[[Session], Union[Command, None]]
-
-
-def no_change(session: Session) -> None:
-    """A call that does nothing: the worker publishes a fresh snapshot after it (even when paused)."""
-
-
-def built_by(factory: Callable[..., CommandBuilder], lane: str, session: Session) -> Command | None:
-    """``factory(lane)(session)``: a builder that pickles when ``factory`` does (module-level functions
-    or partials of them), so it can cross to a session process; use ``functools.partial(built_by,
-    factory, lane)``."""
-    return factory(lane)(session)
-
 
 def speed_label(level: int | None) -> str:
     return "max" if level is None else f"{level}/frame"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker paces and snapshots a session (they cross to a session process as they are).
+
+    ``publish_rate``: frames published per second while running (None: the frame rate).
+    ``costly_period``: seconds between snapshots with the costly read-outs (0: every snapshot;
+    None: never, but for a ``refresh``).
+    """
+
+    frame_rate: float = FRAME_RATE
+    speed_index: int = DEFAULT_SPEED
+    snapshot_rows: int = 2000
+    publish_rate: float | None = None
+    costly_period: float | None = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.frame_rate > 0:
+            raise ValueError(f"frame_rate must be > 0, got {self.frame_rate!r}")
+        if self.publish_rate is not None and not self.publish_rate > 0:
+            raise ValueError(f"publish_rate must be > 0, got {self.publish_rate!r}")
+        if not 0 <= self.speed_index < len(SPEED_LEVELS):
+            raise ValueError(f"speed_index must be in 0..{len(SPEED_LEVELS) - 1}, got {self.speed_index!r}")
 
 
 @dataclass(frozen=True)
@@ -73,18 +83,60 @@ class WorkerError:
     severity: str = "error"
 
 
-class _Call:
-    """Run ``fn(session)`` in the worker thread and resolve ``future`` with its result."""
+class Worker(ABC):
+    """What the App needs of whoever steps its session (a thread or a process)."""
 
-    def __init__(self, fn: Callable[[Session], Any]):
-        self.fn = fn
-        self.future: concurrent.futures.Future = concurrent.futures.Future()
+    kind: str  # the session's problem kind
+    latest: Frame
+    selected: str | None  # the lane whose costly read-outs snapshots carry
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self, timeout: float = 2.0) -> None: ...
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool: ...
+
+    @abstractmethod
+    def submit(self, command: Command) -> concurrent.futures.Future:
+        """Apply ``command`` at the next step boundary. The future resolves, before the frame
+        showing the change is published, to the command as the session logged it (a Nudge as its
+        SetLane, an added lane with its name), or None when it was rejected (the error goes to
+        ``errors``)."""
+
+    @abstractmethod
+    def ask(self, query: Query) -> concurrent.futures.Future:
+        """Answer ``query`` between steps; the future holds the answer or the exception."""
+
+    @abstractmethod
+    def set_running(self, running: bool) -> None: ...
+
+    @abstractmethod
+    def set_speed(self, speed_index: int) -> None: ...
+
+    @abstractmethod
+    def step_once(self) -> None:
+        """Pause, then take exactly one step."""
+
+    @abstractmethod
+    def refresh(self) -> None:
+        """Publish a fresh frame (with the costly read-outs), even while paused."""
+
+    @abstractmethod
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything handed over so far is processed and published (tests)."""
+
+    @abstractmethod
+    def take_errors(self) -> list[WorkerError]: ...
 
 
-class _Submitted:
-    """A command (or builder) and the future that receives the command as the session logged it."""
+class _Request:
+    """An item that resolves a future: a command to apply or a query to answer."""
 
-    def __init__(self, item: Any):
+    def __init__(self, item: Command | Query):
         self.item = item
         self.future: concurrent.futures.Future = concurrent.futures.Future()
 
@@ -92,40 +144,32 @@ class _Submitted:
 class _Control:
     """Run state changes travel through the queue too, so they are ordered with commands."""
 
-    def __init__(self, running: bool | None = None, speed: int | None | str = "keep"):
+    def __init__(self, running: bool | None = None, speed: int | None | str = "keep", refresh: bool = False):
         self.running = running
         self.speed = speed
+        self.refresh = refresh
 
 
-class SessionWorker:
+class SessionWorker(Worker):
     """Owns a Session on a daemon thread; see the module docstring for the protocol."""
 
-    def __init__(self, session: Session, *, frame_rate: float = FRAME_RATE,
-                 speed_index: int = DEFAULT_SPEED, snapshot_rows: int = 2000,
-                 grad_noise_period: float | None = GRAD_NOISE_PERIOD, publish_rate: float | None = None):
+    def __init__(self, session: Session, options: WorkerOptions | None = None):
+        options = options or WorkerOptions()
         self._session = session
-        self.mode = session.mode
-        # Seconds between published frames while running; by default a frame period in surface mode
-        # and 1 / MLP_PUBLISH_RATE in MLP mode (never faster than the frame rate).
-        if publish_rate is None:
-            publish_rate = min(frame_rate, MLP_PUBLISH_RATE) if self.mode == "mlp" else frame_rate
-        if not publish_rate > 0:
-            raise ValueError(f"publish_rate must be > 0, got {publish_rate!r}")
-        self.publish_period = 1.0 / publish_rate
+        self.kind = session.kind
+        self.options = options
+        self.frame_period = 1.0 / options.frame_rate
+        self.publish_period = 1.0 / min(options.frame_rate, options.publish_rate or options.frame_rate)
         self._seconds_per_step = 0.0  # flat out: the latest measured cost of one step
-        # Set by the App (a plain reference swap): the lane whose Hessian (surface mode) or decision
-        # boundary (MLP mode) snapshots carry; None: every lane's Hessian (surface mode).
-        self.selected: str | None = None
-        self.grad_noise_period = grad_noise_period  # None: never estimate gradient noise
-        self._grad_noise_at = -float("inf")
-        self.frame_period = 1.0 / frame_rate
-        self.snapshot_rows = snapshot_rows
+        self.selected: str | None = None  # None: every lane's costly read-outs
+        self._costly_at = -float("inf")
+        self._force_costly = False
         self._queue: queue.Queue = queue.Queue()
         self._pending = 0  # submitted items not yet processed and published
         self._idle = threading.Condition()
         self._stop = threading.Event()
         self._running = False
-        self._steps_per_frame = SPEED_LEVELS[speed_index]
+        self._steps_per_frame = SPEED_LEVELS[options.speed_index]
         self._rate = 0.0
         self._rate_mark: tuple[float, int] | None = None
         self._seq = 0
@@ -142,28 +186,22 @@ class SessionWorker:
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self._queue.put(None)  # wake the loop
-        if self._thread.is_alive():
+        if self._thread.is_alive() and timeout > 0:
             self._thread.join(timeout)
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, item: Command | CommandBuilder) -> concurrent.futures.Future:
-        """Apply a command (or build one from the session, then apply it) at the next step boundary.
+    def submit(self, command: Command) -> concurrent.futures.Future:
+        request = _Request(command)
+        self._put(request)
+        return request.future
 
-        The future resolves, before the frame showing the change is published, to the command as
-        the session logged it (an added lane with the name it got), or None when it was rejected
-        (the error goes to ``errors``) or a builder returned None."""
-        submitted = _Submitted(item)
-        self._put(submitted)
-        return submitted.future
-
-    def call(self, fn: Callable[[Session], Any]) -> concurrent.futures.Future:
-        """Run ``fn(session)`` in the worker thread between steps; the future holds its result."""
-        call = _Call(fn)
-        self._put(call)
-        return call.future
+    def ask(self, query: Query) -> concurrent.futures.Future:
+        request = _Request(query)
+        self._put(request)
+        return request.future
 
     def set_running(self, running: bool) -> None:
         self._put(_Control(running=running))
@@ -172,13 +210,13 @@ class SessionWorker:
         self._put(_Control(speed=SPEED_LEVELS[speed_index]))
 
     def step_once(self) -> None:
-        """Pause, then take exactly one step."""
         self._put(_Control(running=False))
-        self._put(Step(1))
+        self._put(_Request(Step(1)))
+
+    def refresh(self) -> None:
+        self._put(_Control(refresh=True))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every submitted item has been processed and its result published
-        (tests use this to make key presses deterministic). False on timeout."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending:
@@ -245,68 +283,45 @@ class SessionWorker:
                 self._idle.notify_all()
 
     def _handle(self, item: Any) -> None:
-        session = self._session
+        if isinstance(item, _Control):
+            if item.running is not None:
+                self._running = item.running
+                self._rate_mark = None
+                if not item.running:
+                    self._rate = 0.0
+            if item.speed != "keep":
+                self._steps_per_frame = item.speed
+            if item.refresh:
+                self._force_costly = True
+            return
+        if not item.future.set_running_or_notify_cancel():
+            return  # the caller stopped waiting (a timeout): nothing to do
         try:
-            if isinstance(item, _Control):
-                if item.running is not None:
-                    self._running = item.running
-                    self._rate_mark = None
-                    if not item.running:
-                        self._rate = 0.0
-                if item.speed != "keep":
-                    self._steps_per_frame = item.speed
-            elif isinstance(item, _Call):
-                if not item.future.set_running_or_notify_cancel():
-                    return  # the caller stopped waiting (a timeout): nothing to run
-                try:
-                    item.future.set_result(item.fn(session))
-                except Exception as exc:  # noqa: BLE001 - the caller gets it through the future
-                    item.future.set_exception(exc)
-            elif isinstance(item, _Submitted):
-                applied = None
-                try:
-                    applied = self._apply(item.item)
-                finally:
-                    item.future.set_result(applied)
+            if isinstance(item.item, Query):
+                item.future.set_result(self._session.query(item.item))
             else:
-                self._apply(item)
+                item.future.set_result(self._session.apply(item.item))
         except CommandError as exc:
+            self._resolve_failed(item, exc)
             self.errors.append(WorkerError(str(exc)))
         except Exception as exc:  # noqa: BLE001 - reported, the worker keeps serving
+            self._resolve_failed(item, exc)
             self._report(exc)
 
-    def _apply(self, item: Command | CommandBuilder) -> Command | None:
-        """Apply a command, a builder's command or a Step; returns the command as logged."""
-        session = self._session
-        if isinstance(item, Step):
-            self._advance(item.n)
-            return item
-        command = item(session) if callable(item) else item
-        if command is None:
-            return None
-        before = len(session.log)
-        session.apply(command)
-        return session.log[-1][1] if len(session.log) > before else command
+    @staticmethod
+    def _resolve_failed(request: _Request, exc: BaseException) -> None:
+        # A rejected command resolves to None (its error is shown); a failed query carries the error.
+        if isinstance(request.item, Query):
+            request.future.set_exception(exc)
+        else:
+            request.future.set_result(None)
 
     def _report(self, exc: BaseException, prefix: str = "") -> None:
         self.errors.append(WorkerError(f"{prefix}{type(exc).__name__}: {exc}"))
 
-    def _advance(self, n: int) -> None:
-        """Step ``n`` times, applying a script's pending events when their step comes."""
-        session = self._session
-        left = n
-        while left > 0:
-            while session.pending and session.pending[0][0] <= session.clock:
-                _, command = session.pending.pop(0)
-                session.apply(command)
-            chunk = left
-            if session.pending:
-                chunk = max(1, min(chunk, session.pending[0][0] - session.clock))
-            session.step(chunk)
-            left -= chunk
-
     def _run_one_frame(self, last_publish: float) -> float:
         start = time.perf_counter()
+        session = self._session
         if self._steps_per_frame is None:
             # Flat out: step in chunks of about CHUNK_SECONDS until a publish is due (or a command waits).
             while (left := self.publish_period - (time.perf_counter() - last_publish)) > 0 and self._queue.empty():
@@ -315,15 +330,15 @@ class SessionWorker:
                 chunk = 8 if self._seconds_per_step <= 0 else int(seconds / self._seconds_per_step) + 1
                 chunk = min(chunk, 512)
                 chunk_start = time.perf_counter()
-                self._advance(chunk)
+                session.advance(chunk)
                 self._seconds_per_step = (time.perf_counter() - chunk_start) / chunk
         else:
-            self._advance(self._steps_per_frame)
+            session.advance(self._steps_per_frame)
         self._update_rate()
         now = time.perf_counter()
         if self._steps_per_frame is None:
             due = now - last_publish >= self.publish_period * 0.5
-        else:  # paced: every frame, or every publish period when that is longer (MLP mode)
+        else:  # paced: every frame, or every publish period when that is longer
             due = now - last_publish >= self.publish_period - self.frame_period * 0.5
         if due:
             self._publish()
@@ -354,16 +369,13 @@ class SessionWorker:
         self._seq += 1
         return Frame(self._seq, self._snapshot(), self._running, self._steps_per_frame, self._rate)
 
-    def _snapshot(self):
-        session = self._session
-        if session.mode != "mlp":
-            # The Hessian read-out (a double backward) only for the lane the status line shows.
-            return session.snapshot(self.snapshot_rows, selected=self.selected)
+    def _snapshot(self) -> Snapshot:
+        period = self.options.costly_period
         now = time.perf_counter()
-        noise = self.grad_noise_period is not None and now - self._grad_noise_at >= self.grad_noise_period
-        if noise:
-            self._grad_noise_at = now
-        return session.snapshot(self.snapshot_rows, selected=self.selected, gradient_noise=noise)
+        costly = self._force_costly or (period is not None and now - self._costly_at >= period)
+        if costly:
+            self._costly_at, self._force_costly = now, False
+        return self._session.snapshot(self.options.snapshot_rows, selected=self.selected, costly=costly)
 
     def _publish(self) -> None:
         self.latest = self._make_frame()  # one reference swap: readers see old or new, never half

@@ -17,7 +17,7 @@ from typing import Hashable
 
 import numpy as np
 
-from sgdtui.ui.widgets.contour import BraillePlot, CellLayer, PlotColor, cells_layer
+from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer
 from sgdtui.ui.widgets.plotting import (
     CanvasGrid,
     PlotDataError,

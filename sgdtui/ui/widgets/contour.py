@@ -1,20 +1,12 @@
 """The contour pane: level lines of the surface with every lane's trajectory on top.
 
-How a frame is made (see ``plotting.py`` for why): plotext lays out the figure
-(frame, ticks, title, theme colours) from ``self.plt``, which holds no data
-points; then our layers, already reduced to one braille glyph per terminal
-cell, are painted into plotext's character matrix inside the canvas plotext
-reports, and the matrix becomes a rich ``Text`` directly. So the frame cost is
-bounded by the pane's cell count, never by the number of steps:
+Layers are painted into plotext's character matrix by ``plot_base.BraillePlot`` (see there and
+``plotting.py`` for why), so the frame cost is bounded by the pane's cell count, never by the
+number of steps:
 
-* level lines are rasterised once per (surface+view key, view, canvas size)
-  and cached;
-* each start point's path keeps a dot mask that grows with the new tail of its
-  history only (the prefix is checked unchanged, else rebuilt from scratch).
-
-Each widget owns its ``self.plt`` (never the global ``plotext``) and the theme
-stays on "auto". The figure is rebuilt only inside ``render`` when the data,
-size or theme changed since the last build.
+* level lines are rasterised once per (surface+view key, view, canvas size) and cached;
+* each start point's path keeps a dot mask that grows with the new tail of its history only
+  (the prefix is checked unchanged, else rebuilt from scratch).
 """
 
 from __future__ import annotations
@@ -24,19 +16,10 @@ from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
 import numpy as np
-import plotext._utility as plotext_utility
-from rich.ansi import AnsiDecoder
-from rich.segment import Segment
-from rich.style import Style
-from rich.text import Span, Text
-from textual.app import RenderResult
-from textual.strip import Strip
-from textual.style import Style as VisualStyle
-from textual_plotext import PlotextPlot
 
 from sgdtui.engine.contours import LevelLine
+from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer, marker_layer
 from sgdtui.ui.widgets.plotting import (
-    BrailleCells,
     CanvasGrid,
     PlotDataError,
     as_points,
@@ -44,13 +27,9 @@ from sgdtui.ui.widgets.plotting import (
     check_limits,
     decimate_path,
     dot_mask,
-    format_tick,
     mask_cells,
     rasterize_polyline,
-    tick_positions,
 )
-
-PlotColor = str | int | tuple
 
 # Level lines from low to high: a dim grey ramp that reads on dark and light themes.
 LEVEL_COLOURS: tuple[int, ...] = (238, 239, 240, 241, 242, 243, 244, 245, 246, 247)
@@ -59,7 +38,6 @@ SELECTED_CURRENT_MARKER = "◉"
 DIVERGED_MARKER = "✗"
 MINIMUM_MARKER = "★"
 MINIMUM_COLOUR = "orange+"
-NO_STYLE = plotext_utility.no_color  # plotext's "nothing" value for colours and styles
 
 
 @dataclass(frozen=True)
@@ -72,262 +50,6 @@ class TrajectoryView:
     current: np.ndarray  # (N, 2) current points
     diverged: np.ndarray  # (N,) bool
     selected: bool = False
-
-
-@dataclass(frozen=True)
-class CellLayer:
-    """Glyphs to paint at canvas cells (column, row from the bottom), one colour or one per cell."""
-
-    cols: np.ndarray
-    rows: np.ndarray
-    glyphs: list[str] | str
-    colours: list[PlotColor] | PlotColor
-    style: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.cols)
-
-
-_STYLE_CACHE: dict[tuple, Style] = {}
-
-
-def _rich_style(foreground: object, style: object, background: object) -> Style:
-    """The rich Style for a plotext (foreground, style, background) triple, decoded once from
-    plotext's own ANSI codes so that colours match textual-plotext exactly."""
-    key = (foreground, style, background)
-    cached = _STYLE_CACHE.get(key)
-    if cached is None:
-        ansi = plotext_utility.colors_to_ansi(foreground, style, background)
-        spans = AnsiDecoder().decode_line(ansi + "x").spans
-        style_of_span = spans[0].style if spans else Style.null()
-        cached = Style.parse(style_of_span) if isinstance(style_of_span, str) else style_of_span
-        _STYLE_CACHE[key] = cached
-    return cached
-
-
-Runs = list[tuple[str, Style | None]]  # one line: (characters, style) for each run of equal colours
-
-
-def matrix_runs(matrix: object) -> list[Runs]:
-    """A plotext character matrix as lines (top first) of runs of equal colours."""
-    lines: list[Runs] = []
-    for row in reversed(matrix.Rows):  # plotext rows count from the bottom
-        markers = matrix.marker[row]
-        triples = list(zip(matrix.fullground[row], matrix.style[row], matrix.background[row]))
-        runs: Runs = []
-        run_start = 0
-        for col in range(1, len(triples) + 1):
-            if col == len(triples) or triples[col] != triples[run_start]:
-                style = _rich_style(*triples[run_start])
-                runs.append(("".join(markers[run_start:col]), style or None))
-                run_start = col
-        lines.append(runs)
-    return lines
-
-
-def runs_to_text(lines: list[Runs]) -> Text:
-    """Lines of runs as one rich Text, one span per styled run."""
-    spans: list[Span] = []
-    texts: list[str] = []
-    offset = 0
-    for runs in lines:
-        for chars, style in runs:
-            if style is not None:
-                spans.append(Span(offset, offset + len(chars), style))
-            offset += len(chars)
-            texts.append(chars)
-        texts.append("\n")
-        offset += 1
-    return Text("".join(texts)[:-1] if texts else "", spans=spans, end="")
-
-
-def matrix_to_text(matrix: object) -> Text:
-    """A plotext character matrix as rich Text, one span per run of equal colours."""
-    return runs_to_text(matrix_runs(matrix))
-
-
-class BraillePlot(PlotextPlot):
-    """A PlotextPlot whose data are painted as braille cells into plotext's matrix.
-
-    Subclasses implement ``_prepare_axes(width, height) -> (xlim, ylim)`` (title,
-    limits, ticks on ``self.plt``) and ``_layers(grid) -> list[CellLayer]``
-    (drawn in order, later over earlier). The figure is rebuilt only when
-    data, size or theme changed. Panes smaller than ``MIN_WIDTH x MIN_HEIGHT``
-    render as blank.
-    """
-
-    MIN_WIDTH = 10
-    MIN_HEIGHT = 5
-
-    def __init__(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,  # noqa: A002 - Textual's own parameter name
-        classes: str | None = None,
-        disabled: bool = False,
-    ) -> None:
-        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self.draw_count = 0  # figures built (one per frame that actually changed)
-        self.last_frame_points = 0  # data cells painted in the last built frame
-        self._generation = 0  # bumped by every data change
-        self._rendered_key: tuple | None = None
-        self._rendered_lines: list[Runs] = []
-        self._text: tuple[tuple | None, Text | None] = (None, None)
-        self._strips: tuple[tuple | None, list[Strip]] = (None, [])
-
-    def _data_changed(self) -> None:
-        self._generation += 1
-        self.refresh()
-
-    def _frame_lines(self) -> list[Runs] | None:
-        """The current figure as lines of runs (rebuilt only when data, size or theme changed);
-        None when the pane is too small to draw."""
-        width, height = self.size.width, self.size.height
-        if width < self.MIN_WIDTH or height < self.MIN_HEIGHT:
-            return None
-        key = (self._generation, width, height, self.app.theme, self.theme)
-        if key != self._rendered_key:
-            self._rendered_lines = self._build_frame(width, height)
-            self._rendered_key = key
-            self.draw_count += 1
-        return self._rendered_lines
-
-    def render(self) -> RenderResult:
-        lines = self._frame_lines()
-        if lines is None:
-            return Text("")
-        key, text = self._text
-        if key != self._rendered_key or text is None:
-            text = runs_to_text(lines)
-            self._text = (self._rendered_key, text)
-        return text
-
-    def render_line(self, y: int) -> Strip:
-        """Textual's line API: the figure's runs become segments directly, which skips turning a
-        whole-pane rich Text into Content and back into strips on every redraw. Styles combine
-        with the widget's as Content would combine them, so the picture is the same."""
-        base = self.visual_style
-        width = self.size.width
-        lines = self._frame_lines()
-        if lines is None:
-            return Strip.blank(width, base.rich_style)
-        key = (self._rendered_key, base)
-        cached_key, strips = self._strips
-        if cached_key != key:
-            strips = self._lines_to_strips(lines, base, width)
-            self._strips = (key, strips)
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base.rich_style)
-
-    def _lines_to_strips(self, lines: list[Runs], base: VisualStyle, width: int) -> list[Strip]:
-        ansi_theme = self.app.ansi_theme
-        combined: dict[Style | None, VisualStyle] = {None: base}
-        strips = []
-        for y, runs in enumerate(lines):
-            segments = []
-            x = 0
-            for chars, style in runs:
-                visual = combined.get(style)
-                if visual is None:
-                    visual = combined[style] = base + VisualStyle.from_rich_style(style, ansi_theme)
-                # With the offset, as Content renders it (mouse events read it).
-                segments.append(Segment(chars, visual.rich_style_with_offset(x, y)))
-                x += len(chars)
-            strips.append(Strip(segments).adjust_cell_length(width, base.rich_style))
-        return strips
-
-    def _build_frame(self, width: int, height: int) -> list[Runs]:
-        plt = self.plt
-        plt.clear_figure()  # a full reset: nothing from an earlier frame may leak into this one
-        xlim, ylim = self._prepare_axes(width, height)
-        # An invisible point keeps the lower x axis (and its tick labels) in use.
-        plt.scatter([xlim[0]], [ylim[0]], marker=" ")
-        # Same sizing and theme calls as PlotextPlot.render, then layout only.
-        plt.plotsize(width, height)
-        plt._set_size(width, height)
-        plt.theme(self._get_plotext_theme_name(self.app.theme))
-        plt._set_sizes()
-        plt._build_matrix()
-        matrix = plt.monitor.matrix
-        cols, rows = len(matrix.Cols_canvas), len(matrix.Rows_canvas)
-        painted = 0
-        if cols >= 2 and rows >= 2:
-            grid = CanvasGrid(xlim, ylim, cols, rows)
-            for layer in self._layers(grid):
-                painted += self._paint(matrix, layer)
-        self.last_frame_points = painted
-        return matrix_runs(matrix)
-
-    @staticmethod
-    def _paint(matrix: object, layer: CellLayer) -> int:
-        col0, row0 = matrix.Cols_canvas.start, matrix.Rows_canvas.start
-        style = layer.style or NO_STYLE
-        count = len(layer)
-        glyphs = layer.glyphs if isinstance(layer.glyphs, list) else [layer.glyphs] * count
-        colours = layer.colours if isinstance(layer.colours, list) else [layer.colours] * count
-        marker, foreground, styles = matrix.marker, matrix.fullground, matrix.style
-        for col, row, glyph, colour in zip(layer.cols.tolist(), layer.rows.tolist(), glyphs, colours):
-            marker[row0 + row][col0 + col] = glyph
-            foreground[row0 + row][col0 + col] = colour
-            styles[row0 + row][col0 + col] = style
-        return count
-
-    def _prepare_axes(self, width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Subclass hook: title, limits and ticks on ``self.plt``; returns (xlim, ylim)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _prepare_axes")
-
-    def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
-        """Subclass hook: the data layers for this canvas, bottom first."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _layers")
-
-    def _set_axes(
-        self,
-        width: int,
-        height: int,
-        xlim: tuple[float, float],
-        ylim: tuple[float, float],
-        title: str,
-        *,
-        y_log: bool = False,
-    ) -> None:
-        """Set limits, ticks and title on ``self.plt``. With ``y_log`` the y data are
-        log10 values and tick labels show 10**tick."""
-        x_ticks, x_labels = tick_positions(*xlim, max(2, width // 14))
-        y_ticks, y_labels = tick_positions(*ylim, max(2, height // 5))
-        if y_log:
-            y_labels = [format_tick(10.0**tick) for tick in y_ticks]
-        plt = self.plt
-        plt.title(title or None)
-        plt.xlim(*xlim)
-        plt.ylim(*ylim)
-        plt.xticks(x_ticks, x_labels)
-        plt.yticks(y_ticks, y_labels)
-
-
-def cells_layer(cells: BrailleCells, colour: PlotColor, style: str | None = None) -> CellLayer:
-    """All of ``cells`` in one colour (and style)."""
-    return CellLayer(cells.cols, cells.rows, cells.glyphs, colour, style)
-
-
-def marker_layer(
-    points: np.ndarray, grid: CanvasGrid, marker: str, colour: PlotColor, style: str | None = None, *, pin_to_edge: bool = False
-) -> CellLayer:
-    """One marker per finite point, in its cell; off-view points are dropped
-    (or, with ``pin_to_edge``, pinned to the nearest border cell so they stay visible)."""
-    points = as_points(points)
-    points = points[np.isfinite(points).all(axis=1)]
-    empty = np.empty(0, dtype=np.int64)
-    if len(points) == 0:
-        return CellLayer(empty, empty, marker, colour, style)
-    (x0, x1), (y0, y1) = grid.xlim, grid.ylim
-    with np.errstate(over="ignore", invalid="ignore"):
-        col = 0.5 + (grid.cols - 1) * (points[:, 0] - x0) / (x1 - x0)
-        row = 0.5 + (grid.rows - 1) * (points[:, 1] - y0) / (y1 - y0)
-    if pin_to_edge:
-        col, row = np.clip(col, 0, grid.cols - 0.5), np.clip(row, 0, grid.rows - 0.5)
-    inside = (col >= 0) & (col < grid.cols) & (row >= 0) & (row < grid.rows)
-    cells = np.unique(np.floor(col[inside]).astype(np.int64) * grid.rows + np.floor(row[inside]).astype(np.int64))
-    return CellLayer(cells // grid.rows, cells % grid.rows, marker, colour, style)
 
 
 @dataclass

@@ -6,16 +6,13 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-from sgdtui.engine.session import Snapshot
-from sgdtui.ui.present import LaneColours, coupling_text, fmt, lane_grad_text, lane_loss_text
-
-# Read-outs come before the slower-changing settings so an 80-column terminal still shows them.
-COLUMNS = ("lane", "optimizer", "lr (eff.)", "β", "batch", "loss", "|g|", "status", "schedule",
-           "coupling", "noise", "temp.")
+from sgdtui.ui.present import LaneColours
 
 
 class LanesTable(DataTable):
-    """Rows are rebuilt only when the snapshot or the selection changed.
+    """Rows of cells per lane under the current mode's columns. Cells are updated in place (a
+    frame that changes a loss repaints that cell, not the table); rows are rebuilt only when lanes
+    are added, removed or reordered, and the header only when the columns change (a mode switch).
 
     The table never takes focus: every key belongs to the playground (tab selects lanes),
     and the selected lane is shown by the row cursor.
@@ -25,48 +22,27 @@ class LanesTable(DataTable):
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True)
-        self._shown: tuple | None = None
         self.columns_shown: tuple[str, ...] = ()
-        self._cells: dict[str, list] = {}
+        self._cells: dict[str, list] = {}  # the cells on screen, per row key
 
-    def on_mount(self) -> None:
-        if not self.columns_shown:
-            self._add_columns(COLUMNS)
-
-    def _add_columns(self, columns: tuple[str, ...]) -> None:
-        for label in columns:
-            self.add_column(label, key=label)  # keyed by label, so cells can be updated in place
-        self.columns_shown = columns
-        self._cells: dict[str, list] = {}  # MLP mode: the cells on screen, per row key
-
-    def _use_columns(self, columns: tuple[str, ...]) -> None:
-        """Switch the header between surface and MLP columns (a mode switch); no-op otherwise."""
-        if self.columns_shown and columns != self.columns_shown:
+    def show(self, columns: tuple[str, ...], rows: dict[str, list[str]], selected: str | None,
+             colours: LaneColours) -> None:
+        """``rows``: lane name -> the cells after the name column (``columns[1:]``)."""
+        if columns != self.columns_shown:
             self.clear(columns=True)
-            self._add_columns(columns)
-            self._shown = None
-
-    def show_mlp(self, snapshot, selected: str | None, colours: LaneColours,
-                 grad_noise: dict[str, float]) -> None:
-        """MLP mode: one row per lane of an MLPSnapshot (``grad_noise``: the latest estimate per lane)."""
-        from sgdtui.ui.present_mlp import MLP_COLUMNS, lane_row
-
-        self._use_columns(MLP_COLUMNS)
-        key = ("mlp", snapshot.version, snapshot.clock, selected, tuple(lane.name for lane in snapshot.lanes),
-               tuple(sorted(grad_noise.items())))
-        if key == self._shown:
-            return
-        self._shown = key
-        rows = {lane.name: [Text(lane.name, style=f"bold {colours.rich(lane.name)}"),
-                            *lane_row(lane, grad_noise.get(lane.name))] for lane in snapshot.lanes}
-        if list(rows) == list(self._cells) and self.row_count == len(rows):
-            self._update_cells(rows)
+            for label in columns:
+                self.add_column(label, key=label)  # keyed by label, so cells can be updated in place
+            self.columns_shown = columns
+            self._cells = {}
+        cells = {name: [Text(name, style=f"bold {colours.rich(name)}"), *row] for name, row in rows.items()}
+        if list(cells) == list(self._cells) and self.row_count == len(cells):
+            self._update_cells(cells)
         else:  # lanes added, removed or reordered: rebuild
             self.clear()
-            for name, cells in rows.items():
-                self.add_row(*cells, key=name)
-            self._cells = rows
-        names = list(rows)
+            for name, row in cells.items():
+                self.add_row(*row, key=name)
+            self._cells = cells
+        names = list(cells)
         if names:
             row = names.index(selected) if selected in names else 0
             if self.cursor_row != row:
@@ -83,28 +59,3 @@ class LanesTable(DataTable):
                     wider = cell_len(str(new)) > columns[label].content_width if label in columns else True
                     self.update_cell(name, label, new, update_width=wider)
         self._cells = rows
-
-    def show(self, snapshot: Snapshot, selected: str | None, colours: LaneColours) -> None:
-        self._use_columns(COLUMNS)
-        key = (snapshot.version, snapshot.clock, len(snapshot.lanes), selected,
-               tuple(lane.name for lane in snapshot.lanes))
-        if key == self._shown:
-            return
-        self._shown = key
-        self.clear()
-        selected_row = 0
-        for row, lane in enumerate(snapshot.lanes):
-            if lane.name == selected:
-                selected_row = row
-            lr = fmt(lane.effective_lr)
-            if lane.effective_lr != lane.base_lr:
-                lr = f"{lr} ({fmt(lane.base_lr)})"
-            beta = "—" if lane.decay is None else fmt(lane.decay, 4)
-            self.add_row(
-                Text(lane.name, style=f"bold {colours.rich(lane.name)}"), lane.optimizer, lr, beta,
-                str(lane.batch), lane_loss_text(lane), lane_grad_text(lane), lane.status, lane.schedule,
-                coupling_text(lane.optimizer, lane.hyper, lane.coupling),
-                fmt(lane.noise), fmt(lane.temperature), key=lane.name,
-            )
-        if snapshot.lanes:
-            self.move_cursor(row=selected_row, animate=False)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sgdtui.ui.widgets.contour import BraillePlot, CellLayer, PlotColor, cells_layer
+from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer
 from sgdtui.ui.widgets.plotting import (
     DOTS_X,
     CanvasGrid,

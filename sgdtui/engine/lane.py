@@ -1,0 +1,261 @@
+"""A lane: one optimizer configuration racing on a problem.
+
+``LaneConfig`` is what defines a lane (optimizer, hyperparameters, batch, schedule, coupling,
+gradient noise, start points) and how it reads from and writes to a script's lane table; it is
+validated in one place (each setting's ``ParamSpec``), and a bad value raises ``SettingError``
+naming the key. ``LaneSteering`` is the running part every problem kind's lanes share: the
+optimizer's param groups, the schedule clock and the effective lr that schedule and coupling
+give. Each lane owns its random streams, seeded from the race seed and the lane's name
+(``lane_seed``), so adding or removing a lane never changes another lane's numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from sgdtui.engine.checks import did_you_mean, is_number
+from sgdtui.engine.optimizers import OPTIMIZERS, OptimizerSpec, get_optimizer, set_hyper
+from sgdtui.engine.params import ParamSpec, SettingError
+from sgdtui.engine.schedules import COUPLINGS, Schedule, ScheduleError, couple, make_schedule, temperature
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.+\-]{1,40}")
+MAX_STARTS = 100_000
+
+# The lane's own settings (the optimizer's hyperparameters come from its registry entry).
+BATCH = ParamSpec("batch", 1, int, 1, 1_000_000, help="minibatch size B")
+NOISE = ParamSpec("noise", 0.0, float, 0.0, 1e6, help="std of additive Gaussian gradient noise per example")
+COUPLING = ParamSpec("coupling", "none", "choice", choices=COUPLINGS, help="how lr follows the batch size")
+LANE_SETTINGS = {spec.name: spec for spec in (BATCH, NOISE, COUPLING)}
+# Keys of a script's lane table besides the optimizer's hyperparameters.
+LANE_KEYS = ("name", "optimizer", "start", "starts", "batch", "schedule", "coupling", "noise")
+SETTABLE = ("batch", "schedule", "coupling", "noise")  # what a `set` table may change besides hyperparameters
+
+
+def lane_seed(seed: int, name: str, stream: str = "") -> int:
+    """A stable 63-bit seed from the race seed and the lane's name (independent of other lanes)."""
+    digest = hashlib.sha256(f"{seed}:{name}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def unique_name(base: str, taken) -> str:
+    """``base``, or ``base-2``, ``base-3``, ... whichever is not taken (a lane's default name)."""
+    taken = set(taken)
+    if base not in taken:
+        return base
+    k = 2
+    while f"{base}-{k}" in taken:
+        k += 1
+    return f"{base}-{k}"
+
+
+def split_schedule(schedule: Any) -> tuple[str, dict[str, Any]]:
+    """A schedule given as a name or as {name = ..., param = ...} -> (name, params)."""
+    if isinstance(schedule, str):
+        return schedule, {}
+    if isinstance(schedule, dict):
+        params = dict(schedule)
+        name = params.pop("name", None)
+        if not isinstance(name, str):
+            raise SettingError("schedule", "a schedule table needs a 'name' (a string), e.g. { name = 'step' }")
+        return name, params
+    raise SettingError("schedule", f"must be a name or a table {{ name = ..., ... }}, got {schedule!r}")
+
+
+def check_schedule(name: str, params: dict[str, Any]) -> Schedule:
+    """The schedule, or a SettingError keyed under ``schedule``."""
+    try:
+        return make_schedule(name, **params)
+    except ScheduleError as exc:
+        raise SettingError("schedule" if exc.key == "name" else f"schedule.{exc.key}", exc.reason) from None
+
+
+def check_points(value: Any, key: str) -> tuple[tuple[float, float], ...]:
+    """A non-empty list of finite [x, y] points."""
+    if (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value
+            or not all(_is_point(p) for p in value)):
+        raise SettingError(key, f"must be a non-empty list of [x, y] points (finite numbers), got {value!r}")
+    if len(value) > MAX_STARTS:
+        raise SettingError(key, f"at most {MAX_STARTS} start points per lane, got {len(value)}")
+    return tuple((float(p[0]), float(p[1])) for p in value)
+
+
+def _is_point(p: Any) -> bool:
+    return (isinstance(p, (list, tuple)) and len(p) == 2
+            and all(is_number(v) and math.isfinite(v) for v in p))
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    """Everything that defines a lane; ``hyper`` holds the optimizer's full hyperparameters."""
+
+    name: str
+    optimizer: str
+    hyper: dict[str, Any]
+    batch: int = 1
+    schedule: str = "constant"
+    schedule_params: dict[str, Any] = field(default_factory=dict)
+    coupling: str = "none"
+    noise: float = 0.0
+    starts: tuple[tuple[float, float], ...] | None = None  # None: the problem's default starts
+
+    @staticmethod
+    def create(name: str, optimizer: str, **settings: Any) -> "LaneConfig":
+        """Validate and fill in defaults. ``settings``: hyperparameters by name, ``batch``,
+        ``schedule`` (a name or a table) with optional ``schedule_params``, ``coupling``,
+        ``noise`` and ``starts``. Raises SettingError naming the key."""
+        settings = dict(settings)
+        schedule = settings.pop("schedule", None)
+        schedule_params = settings.pop("schedule_params", None)
+        if schedule is not None:
+            sched_name, params = split_schedule(schedule)
+            settings["schedule"] = {"name": sched_name, **params, **(schedule_params or {})}
+        starts = settings.pop("starts", None)
+        table = {"name": name, "optimizer": optimizer, **settings}
+        if starts is not None:
+            table["starts"] = [list(p) for p in starts]
+        return LaneConfig.from_table(table)
+
+    @staticmethod
+    def from_table(table: dict[str, Any], name: str | None = None) -> "LaneConfig":
+        """A LaneConfig from a script lane table ({optimizer = ..., lr = ..., batch = ...}).
+        ``name`` is used when the table has none. Raises SettingError naming the key."""
+        if not isinstance(table, dict):
+            raise SettingError("", f"a lane must be a table, e.g. {{ optimizer = 'adam', lr = 0.1 }}, got {table!r}")
+        if "optimizer" not in table:
+            raise SettingError("optimizer", f"missing key 'optimizer' (choose from {', '.join(OPTIMIZERS)})")
+        spec = get_optimizer(table["optimizer"])
+        valid = [*LANE_KEYS, *spec.param_names()]
+        for key in table:
+            if key not in valid:
+                raise SettingError(key, f"unknown key{did_you_mean(key, valid)} (valid keys: {', '.join(valid)})")
+        lane_name = table.get("name", name)
+        if not isinstance(lane_name, str) or not NAME_PATTERN.fullmatch(lane_name):
+            raise SettingError("name", f"must be 1-40 letters, digits or _.+- characters, got {lane_name!r}")
+        if "start" in table and "starts" in table:
+            raise SettingError("starts", "give either 'start' or 'starts', not both")
+        starts = None
+        if "start" in table:
+            starts = check_points([table["start"]], "start") if _is_point(table["start"]) else None
+            if starts is None:
+                raise SettingError("start", f"must be [x, y] (two finite numbers), got {table['start']!r}")
+        elif "starts" in table:
+            starts = check_points(table["starts"], "starts")
+        hyper = spec.validate({k: v for k, v in table.items() if k in spec.param_names()})
+        lane = {k: LANE_SETTINGS[k].validate(table[k]) for k in LANE_SETTINGS if k in table}
+        schedule, params = split_schedule(table.get("schedule", "constant"))
+        check_schedule(schedule, params)
+        return LaneConfig(name=lane_name, optimizer=spec.name, hyper=hyper, schedule=schedule,
+                          schedule_params=params, starts=starts, **lane)
+
+    def to_table(self) -> dict[str, Any]:
+        """The script lane table that recreates this config."""
+        table: dict[str, Any] = {"name": self.name, "optimizer": self.optimizer}
+        if self.starts is not None:
+            if len(self.starts) == 1:
+                table["start"] = list(self.starts[0])
+            else:
+                table["starts"] = [list(p) for p in self.starts]
+        for hp in self.spec.hyper:
+            value = self.hyper[hp.name]
+            if hp.name == "lr" or value != hp.default:
+                table[hp.name] = list(value) if isinstance(value, tuple) else value
+        table["batch"] = self.batch
+        if self.schedule != "constant":
+            table["schedule"] = {"name": self.schedule, **{
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.schedule_params.items()}}
+        table["coupling"] = self.coupling
+        table["noise"] = self.noise
+        return table
+
+    def with_settings(self, settings: dict[str, Any]) -> "LaneConfig":
+        """This config after a ``set`` table (hyperparameters by name, batch, schedule, coupling,
+        noise), fully validated: a bad value raises SettingError and changes nothing."""
+        if not isinstance(settings, dict) or not settings:
+            raise SettingError("", "a change needs at least one setting, e.g. { lr = 0.5 }")
+        spec = self.spec
+        valid = [*SETTABLE, *spec.param_names()]
+        for key in settings:
+            if key not in valid:
+                raise SettingError(key, f"'{self.optimizer}' has no setting '{key}'{did_you_mean(key, valid)}"
+                                        f" (valid: {', '.join(valid)})")
+        hyper = spec.validate({**self.hyper, **{k: v for k, v in settings.items() if k in spec.param_names()}})
+        changes: dict[str, Any] = {k: LANE_SETTINGS[k].validate(settings[k]) for k in LANE_SETTINGS if k in settings}
+        if "schedule" in settings:
+            name, params = split_schedule(settings["schedule"])
+            check_schedule(name, params)
+            changes["schedule"], changes["schedule_params"] = name, params
+        return replace(self, hyper=hyper, **changes)
+
+    def with_starts(self, starts: Any) -> "LaneConfig":
+        return replace(self, starts=None if starts is None else check_points(starts, "starts"))
+
+    @property
+    def spec(self) -> OptimizerSpec:
+        return get_optimizer(self.optimizer)
+
+
+class LaneSteering:
+    """What a lane's keys and events change, shared by every problem kind's lanes: the
+    hyperparameters (written into the optimizer's param groups, torch's way), the schedule, the
+    batch size and the coupling rule that together give the effective lr.
+
+    A schedule counts steps from when it was set: from the lane's start, or from the step at
+    which an event (or the ``s`` key) switched to it.
+    """
+
+    config: LaneConfig
+    t: int
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    schedule_origin: int
+    effective_lr: float
+
+    @property
+    def spec(self) -> OptimizerSpec:
+        return self.config.spec
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def start_schedule(self) -> None:
+        self.schedule = make_schedule(self.config.schedule, **self.config.schedule_params)
+        self.schedule_origin = self.t
+
+    def compute_lr(self) -> float:
+        cfg = self.config
+        scheduled = self.schedule.lr(self.t - self.schedule_origin, cfg.hyper["lr"])
+        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper))
+
+    def apply_config(self, new: LaneConfig) -> None:
+        """Steer to ``new`` (already validated, same optimizer); takes effect at the next step."""
+        old, self.config = self.config, new
+        for key, value in new.hyper.items():
+            if key != "lr" and value != old.hyper[key]:  # lr is written every step from the schedule
+                set_hyper(self.optimizer, key, value)
+        if (new.schedule, new.schedule_params) != (old.schedule, old.schedule_params):
+            self.start_schedule()
+        self.effective_lr = self.compute_lr()
+
+    def readout(self) -> dict[str, Any]:
+        """The steering fields every LaneSnapshot carries."""
+        cfg = self.config
+        return dict(
+            name=cfg.name, optimizer=cfg.optimizer, hyper=dict(cfg.hyper), base_lr=float(cfg.hyper["lr"]),
+            effective_lr=float(self.effective_lr), decay_name=self.spec.decay_param,
+            decay=self.spec.decay_value(cfg.hyper), batch=cfg.batch, schedule=self.schedule.label(),
+            coupling=cfg.coupling, noise=float(cfg.noise), temperature=self.temperature, t=self.t,
+        )
+
+    @property
+    def temperature(self) -> float:
+        # torch SGD's dampening d scales every gradient's total effect by (1 - d).
+        hyper = self.config.hyper
+        damped_lr = self.effective_lr * (1.0 - float(hyper.get("dampening", 0.0)))
+        return temperature(damped_lr, self.config.batch, self.spec.momentum_of(hyper))

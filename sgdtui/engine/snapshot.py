@@ -1,0 +1,59 @@
+"""The one snapshot contract: what a UI (or any reader on another thread or process) sees of a
+session. Immutable, plain numpy: a reader never touches torch tensors or a race.
+
+Every lane, whatever the problem, has the readouts of ``LaneSnapshot`` (its steering state, its
+status and one loss curve); a problem kind subclasses it with its own per-lane fields and puts
+what the whole problem shows (a surface, a dataset and a prediction grid) in ``payload``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LaneSnapshot:
+    """What every lane shows: steering state, status, and the curve the loss pane draws."""
+
+    name: str
+    optimizer: str
+    hyper: dict[str, Any]
+    base_lr: float
+    effective_lr: float  # after schedule and coupling
+    decay_name: str | None
+    decay: float | None
+    batch: int
+    schedule: str  # a short label
+    coupling: str
+    noise: float
+    temperature: float
+    t: int  # updates this lane has taken since its start
+    status: str
+    diverged_at: int | None  # the first step at which (any part of) the lane diverged
+    steps: np.ndarray  # (T,) step index of each history row
+    loss_curve: np.ndarray  # (T,) the lane's loss at each row (mean over its particles, or train loss)
+    lrs: np.ndarray  # (T,) effective lr of the update that led to each row
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable picture of a session at one step boundary."""
+
+    version: int  # bumped by every applied command and step batch
+    clock: int  # steps since the session began (the script's clock)
+    kind: str  # the problem kind ("surface", "mlp", ...)
+    label: str  # the problem in a few words, for the status line and titles
+    lanes: tuple[LaneSnapshot, ...]
+    payload: Any  # the problem kind's own picture (frozen, numpy)
+
+    def lane(self, name: str) -> LaneSnapshot:
+        for lane in self.lanes:
+            if lane.name == name:
+                return lane
+        raise KeyError(name)
+
+    def lane_names(self) -> list[str]:
+        return [lane.name for lane in self.lanes]

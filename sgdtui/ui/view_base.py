@@ -1,0 +1,49 @@
+"""What every mode's view offers the App: draw a snapshot, give the lanes table its rows and the
+status line its text, and handle the actions only that view has (pan and zoom, loss slices)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.containers import Horizontal
+
+from sgdtui.engine.snapshot import Snapshot
+from sgdtui.ui.present import LaneColours
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    """How the App wants a snapshot drawn."""
+
+    colours: LaneColours
+    selected: str | None
+    log_scale: bool
+    running: bool
+
+
+class ModeView(Horizontal):
+    """The plots of one problem kind (the App shows the view of the session's kind).
+
+    ``actions``: the App actions only this view handles; in other modes they are hidden from the
+    footer and the palette, and their keys say which mode they need.
+    """
+
+    kind: ClassVar[str]
+    actions: ClassVar[frozenset[str]] = frozenset()
+
+    DEFAULT_CLASSES = "mode-view"
+
+    def show_snapshot(self, snapshot: Snapshot, context: ViewContext) -> None:
+        raise NotImplementedError
+
+    def table(self, snapshot: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
+        """(columns, rows) for the lanes table."""
+        raise NotImplementedError
+
+    def status(self, snapshot: Snapshot, context: ViewContext, *, speed: str, steps_per_second: float | None,
+               frames_per_second: float | None) -> str:
+        raise NotImplementedError
+
+    def forget(self) -> None:
+        """A new session: drop what the view remembers of the old one."""
