@@ -323,7 +323,8 @@ async def test_record_then_replay_reproduces_the_run_exactly(tmp_path):
     replay.run()
     assert replay.clock == clock
     theirs = replay.trajectories()
-    assert set(theirs) == set(ours) and "nesterov" in theirs
+    # key 3 switched to himmelblau with its default race: the nesterov lane added before it is gone
+    assert set(theirs) == set(ours) == {"sgd", "momentum", "rmsprop", "adam"}
     for name in ours:
         for key in ours[name]:
             np.testing.assert_array_equal(ours[name][key], theirs[name][key], err_msg=f"{name}.{key}")

@@ -7,10 +7,15 @@ import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from sgdtui.engine.commands import SwitchProblem
 from sgdtui.engine.expr import compile_expr
+from sgdtui.engine.lane import LaneConfig
+from sgdtui.engine.problem import problem_from_table
+from sgdtui.engine.session import Session
 
 SURFACE_DIR = Path(__file__).resolve().parents[1] / "surfaces"
 SURFACE_FILES = sorted(SURFACE_DIR.glob("*.toml"))
@@ -22,7 +27,7 @@ REQUIRED_EXPRESSION_SURFACES = {
 }
 KNOWN_KEYS = {
     "name", "description", "expr", "kind", "xlim", "ylim", "minima", "min_value", "starts",
-    "log_levels", "bound", "data",
+    "log_levels", "bound", "data", "lanes",
 }
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 GRID_POINTS = 401
@@ -190,3 +195,30 @@ def test_ill_conditioned_has_condition_number_100():
 def test_multi_minimum_surfaces_list_them_all():
     assert len(load(SURFACE_DIR / "himmelblau.toml")["minima"]) == 4
     assert len(load(SURFACE_DIR / "six-hump-camel.toml")["minima"]) == 2
+
+
+def test_every_built_in_default_race_runs_500_steps_without_a_divergence():
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    registry = SurfaceRegistry(include_user_dir=False)
+    for surface in registry:
+        assert surface.race, f"{surface.name} has no [[lanes]]"
+        session = Session({"surface": surface.name}, registry=registry)
+        session.apply(SwitchProblem({"surface": surface.name}, "default"))
+        session.advance(500)
+        snap = session.snapshot(costly=False)
+        assert len(snap.lanes) == len(surface.race) >= 3, surface.name
+        for lane in snap.lanes:
+            assert lane.diverged_at is None and np.isfinite(lane.loss).all(), (surface.name, lane.name, lane.status)
+
+
+@pytest.mark.parametrize("expr", ["x**2 + 10*y**2", "100*x**2 + y**2", "(1 - x)**2 + 100*(y - x**2)**2",
+                                  "sin(x)*cos(y)", "x + y", "abs(x) + abs(y)", "exp(x) + exp(-y)"])
+def test_expression_surfaces_get_a_race_scaled_to_their_curvature(expr):
+    problem = problem_from_table({"expr": expr})
+    lanes = problem.default_lanes()
+    assert [t["optimizer"] for t in lanes] == ["sgd", "momentum", "rmsprop", "adam"]
+    session = Session(problem, [LaneConfig.from_table(t) for t in lanes])
+    session.advance(300)
+    for lane in session.snapshot(costly=False).lanes:
+        assert lane.diverged_at is None, (expr, lane.name, lane.base_lr)

@@ -14,14 +14,16 @@ from sgdtui.engine.optimizers import KEY_FACTOR, OPTIMIZERS
 from sgdtui.engine.schedules import COUPLINGS, SCHEDULE_CYCLE
 from sgdtui.engine.session import Session
 from sgdtui.engine.surfaces import SurfaceRegistry
-from sgdtui.ui.sessions import default_lanes
+from sgdtui.ui.sessions import SessionFactory
 from sgdtui.ui.worker import SPEED_LEVELS, SessionWorker
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 
 
 def make_session(lanes=None) -> Session:
-    return Session({"surface": "pathological"}, lanes or default_lanes(), registry=REGISTRY, seed=0)
+    if lanes is None:
+        return SessionFactory(REGISTRY).build("surface")  # pathological's default race
+    return Session({"surface": "pathological"}, lanes, registry=REGISTRY, seed=0)
 
 
 @pytest.fixture

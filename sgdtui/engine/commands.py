@@ -57,9 +57,20 @@ class Reset:
 @dataclass(frozen=True)
 class SwitchProblem:
     """Switch to another problem of the same kind (a surface, an expression, an MLP dataset or
-    architecture): ``table`` is the new [problem] table. Every lane restarts on it."""
+    architecture): ``table`` is the new [problem] table. ``lanes``: None keeps the lanes (each
+    restarts on the new problem), a tuple of lane tables replaces them, and "default" takes the
+    new problem's default race (logged as the lane tables it resolved to)."""
 
     table: dict[str, Any]
+    lanes: tuple[dict[str, Any], ...] | str | None = None
+
+
+@dataclass(frozen=True)
+class RestoreLane:
+    """Put a lane's settings back to what they were when it was added (logged as the SetLane
+    it resolves to)."""
+
+    lane: str
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,7 @@ class Nudge:
     direction: int = 1
 
 
-Command = Union[SetLane, AddLane, RemoveLane, MoveStarts, Reset, SwitchProblem, Step, Nudge]
+Command = Union[SetLane, AddLane, RemoveLane, MoveStarts, Reset, SwitchProblem, Step, Nudge, RestoreLane]
 
 
 class Query:

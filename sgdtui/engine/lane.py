@@ -200,6 +200,13 @@ class LaneConfig:
         return get_optimizer(self.optimizer)
 
 
+def restore_settings(origin: LaneConfig) -> dict[str, Any]:
+    """The ``set`` table that puts a lane back to ``origin``'s settings (every one of them)."""
+    table = {key: (list(v) if isinstance(v, tuple) else v) for key, v in origin.hyper.items()}
+    schedule: Any = {"name": origin.schedule, **origin.schedule_params} if origin.schedule_params else origin.schedule
+    return {**table, "batch": origin.batch, "schedule": schedule, "coupling": origin.coupling, "noise": origin.noise}
+
+
 class LaneSteering:
     """What a lane's keys and events change, shared by every problem kind's lanes: the
     hyperparameters (written into the optimizer's param groups, torch's way), the schedule, the

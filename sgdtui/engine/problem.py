@@ -59,6 +59,11 @@ class Problem(ABC):
     def make_race(self, lanes: "list[LaneConfig]", seed: int, history_capacity: int | None) -> "Race":
         """A race of ``lanes`` on this problem."""
 
+    @abstractmethod
+    def default_lanes(self) -> list[dict[str, Any]]:
+        """Lane tables of the race this problem opens with (each with a name): chosen so that every
+        lane stays finite and the race shows a difference worth seeing."""
+
 
 _KINDS: dict[str, type[Problem]] = {}
 _loaded = False

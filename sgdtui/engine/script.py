@@ -222,7 +222,7 @@ def _check_event(chk: _Checker, i: int, ev: dict, state: _EventState) -> tuple[i
     def fail(key, message, keypath=None):
         return chk.fail("events", i, key, keypath or f"{prefix}{key}", message)
 
-    valid = ("step", "lane", *LANE_ACTIONS, "problem", *switch_keys)
+    valid = ("step", "lane", *LANE_ACTIONS, "problem", *switch_keys, "lanes")
     for key in ev:
         if key not in valid:
             raise _unknown_key(chk, "events", i, key, prefix, valid)
@@ -233,6 +233,8 @@ def _check_event(chk: _Checker, i: int, ev: dict, state: _EventState) -> tuple[i
         raise fail("step", f"must be an integer in [0, {MAX_STEPS}], got {step!r}")
     inline = {k: ev[k] for k in switch_keys if k in ev}
     actions = [a for a in LANE_ACTIONS if a in ev] + (["problem"] if inline or "problem" in ev else [])
+    if "lanes" in ev and actions != ["problem"]:
+        raise fail("lanes", "'lanes' goes with a problem switch (surface = ..., expr = ..., mlp = ...)")
     if len(actions) != 1 or (inline and "problem" in ev):
         raise fail(None, f"needs exactly one action, one of: {', '.join((*LANE_ACTIONS, 'problem', *switch_keys))}",
                    f"events[{i}]")
@@ -294,8 +296,20 @@ def _check_event(chk: _Checker, i: int, ev: dict, state: _EventState) -> tuple[i
         raise fail(next(iter(table), None), f"a session cannot switch from a {state.problem.kind} problem to a"
                                             f" {new.kind} problem (start another session)", prefix.rstrip("."))
     state.problem = new
-    state.configs = {name: cfg.with_starts(None) for name, cfg in state.configs.items()}
-    return step, SwitchProblem(new.to_table())
+    if "lanes" not in ev:
+        state.configs = {name: cfg.with_starts(None) for name, cfg in state.configs.items()}
+        return step, SwitchProblem(new.to_table())
+    lanes = ev["lanes"]
+    if not isinstance(lanes, list) or not lanes or not all(isinstance(t, dict) for t in lanes):
+        raise fail("lanes", "must be a list of lane tables, e.g. lanes = [{ optimizer = 'adam', lr = 0.1 }]")
+    tables, configs = [], {}
+    for k, lane_table in enumerate(lanes):
+        lane_table, cfg = _check_lane(chk, "events", i, f"{prefix}lanes[{k}].", lane_table, list(configs), new,
+                                      line_key="lanes")
+        tables.append({**lane_table, "name": cfg.name})
+        configs[cfg.name] = cfg
+    state.configs = configs
+    return step, SwitchProblem(new.to_table(), tuple(tables))
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -314,7 +328,10 @@ def command_to_event(step: int, cmd: Command) -> dict[str, Any]:
     if isinstance(cmd, Reset):
         return {"step": step, "reset": True}
     if isinstance(cmd, SwitchProblem):  # the [problem] keys inline: surface = "...", mlp = { ... }
-        return {"step": step, **cmd.table}
+        event = {"step": step, **cmd.table}
+        if cmd.lanes is not None:
+            event["lanes"] = [dict(table) for table in cmd.lanes]
+        return event
     raise TypeError(f"cannot write {cmd!r} as an event")
 
 

@@ -22,13 +22,14 @@ from sgdtui.engine.commands import (
     Query,
     RemoveLane,
     Reset,
+    RestoreLane,
     ScriptText,
     SetLane,
     Step,
     SwitchProblem,
     Trajectories,
 )
-from sgdtui.engine.lane import LaneConfig, check_points
+from sgdtui.engine.lane import LaneConfig, check_points, restore_settings, unique_name
 from sgdtui.engine.params import SettingError
 from sgdtui.engine.problem import Problem, problem_from_table
 from sgdtui.engine.script import Script, command_to_event, dump_script, load_script
@@ -63,6 +64,7 @@ class Session:
         self.seed = seed
         self.steps = steps
         self.initial_lanes = [cfg.to_table() for cfg in lanes]
+        self.lane_origins = {cfg.name: cfg for cfg in lanes}  # each lane's settings when it was added
         self.race = problem.make_race(list(lanes), seed, history_capacity)
         self.clock = 0
         self.log: list[tuple[int, Command]] = []
@@ -109,13 +111,24 @@ class Session:
         race = self.race
         if isinstance(cmd, Nudge):
             cmd = SetLane(cmd.lane, nudged_settings(race.lane(cmd.lane).config, cmd))
+        if isinstance(cmd, RestoreLane):
+            current = race.lane(cmd.lane).config.to_table()  # an unknown lane says so
+            restored = LaneConfig.from_table({**self.lane_origins[cmd.lane].to_table(), "name": cmd.lane}).to_table()
+            keys = [k for k in restore_settings(self.lane_origins[cmd.lane]) if current.get(k) != restored.get(k)
+                    or (k in restored) != (k in current)]
+            if not keys:
+                raise CommandError(f"lane {cmd.lane!r} has its starting settings already")
+            settings = restore_settings(self.lane_origins[cmd.lane])
+            cmd = SetLane(cmd.lane, {k: settings[k] for k in keys})
         if isinstance(cmd, SetLane):
             race.set_lane(cmd.lane, race.lane(cmd.lane).config.with_settings(dict(cmd.settings)))
             return cmd
         if isinstance(cmd, AddLane):
             table = self.problem.prepare_lane(dict(cmd.lane))
             name = table.get("name") or race.unique_name(str(table.get("optimizer")))
-            race.add_lane(LaneConfig.from_table(table, name))
+            config = LaneConfig.from_table(table, name)
+            race.add_lane(config)
+            self.lane_origins[name] = config
             return AddLane({"name": name, **table})  # logged with the name it got and the defaults it took
         if isinstance(cmd, RemoveLane):
             race.remove_lane(cmd.lane)
@@ -128,16 +141,43 @@ class Session:
             race.reset()
             return cmd
         if isinstance(cmd, SwitchProblem):
-            new = problem_from_table(cmd.table, self._registry())
-            if new.kind != self.problem.kind:
-                raise CommandError(f"a session cannot switch from a {self.problem.kind} problem to a {new.kind}"
-                                   " problem (start another session)")
-            race.set_problem(new)
-            self.problem = new
-            if new.label not in self.problems_visited:
-                self.problems_visited.append(new.label)
-            return SwitchProblem(new.to_table())
+            return self._switch(cmd)
         raise CommandError(f"unknown command {cmd!r}")
+
+    def _switch(self, cmd: SwitchProblem) -> SwitchProblem:
+        """A problem switch applies to every lane or to none: the problem and any new lanes are
+        built and checked before the race changes."""
+        new = problem_from_table(cmd.table, self._registry())
+        if new.kind != self.problem.kind:
+            raise CommandError(f"a session cannot switch from a {self.problem.kind} problem to a {new.kind}"
+                               " problem (start another session)")
+        lanes = None
+        if cmd.lanes is not None:
+            tables = new.default_lanes() if cmd.lanes == "default" else list(cmd.lanes)
+            if isinstance(tables, str) or not tables:
+                raise CommandError(f"lanes must be 'default' or one or more lane tables, got {cmd.lanes!r}")
+            lanes, names = [], []
+            for table in tables:
+                table = new.prepare_lane(dict(table))
+                name = table.get("name") or unique_name(str(table.get("optimizer")), names)
+                if name in names:
+                    raise CommandError(f"duplicate lane name {name!r}")
+                names.append(name)
+                lanes.append((LaneConfig.from_table(table, name), {**table, "name": name}))
+        race = self.race
+        if lanes is None:
+            race.set_problem(new)
+        else:
+            for name in race.lane_names():
+                race.remove_lane(name)
+            race.set_problem(new)
+            for config, _ in lanes:
+                race.add_lane(config)
+                self.lane_origins[config.name] = config
+        self.problem = new
+        if new.label not in self.problems_visited:
+            self.problems_visited.append(new.label)
+        return SwitchProblem(new.to_table(), None if lanes is None else tuple(table for _, table in lanes))
 
     # --- time ------------------------------------------------------------------------------
     def _apply_due_events(self) -> None:

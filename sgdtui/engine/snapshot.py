@@ -43,7 +43,8 @@ class Snapshot:
     """An immutable picture of a session at one step boundary."""
 
     version: int  # bumped by every applied command and step batch
-    clock: int  # steps since the session began (the script's clock)
+    clock: int  # steps since the session began (the script's clock, which never rewinds)
+    step: int  # steps since the race (re)started: a reset or a problem switch sets it back to 0
     kind: str  # the problem kind ("surface", "mlp", ...)
     label: str  # the problem in a few words, for the status line and titles
     lanes: tuple[LaneSnapshot, ...]

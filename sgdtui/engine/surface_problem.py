@@ -14,8 +14,11 @@ from sgdtui.engine.checks import did_you_mean, is_number
 from sgdtui.engine.lane import LaneConfig
 from sgdtui.engine.params import SettingError
 from sgdtui.engine.problem import Problem
-from sgdtui.engine.surface_race import SurfaceRace
+from sgdtui.engine.surface_race import SurfaceRace, hessian_info
 from sgdtui.engine.surfaces import DEFAULT_BOUND, DEFAULT_SURFACE, Surface, SurfaceError, SurfaceRegistry, surface_from_expr
+
+GD_FRACTION = 0.2  # the scaled race's GD lr is this fraction of 2/lambda_max at the start
+FIRST_STEP = 0.05  # ... and never moves more than this fraction of the view on its first step
 
 
 def check_limits(value: Any, key: str) -> tuple[float, float]:
@@ -72,3 +75,38 @@ class SurfaceProblem(Problem):
 
     def make_race(self, lanes: list[LaneConfig], seed: int, history_capacity: int | None) -> SurfaceRace:
         return SurfaceRace(self, lanes, seed=seed, history_capacity=history_capacity)
+
+    def default_lanes(self) -> list[dict[str, Any]]:
+        """The surface file's own race, or (an expression, a user surface without [[lanes]]) one
+        scaled from the curvature and slope at the start."""
+        if self.surface.race:
+            return [dict(table) for table in self.surface.race]
+        return scaled_race(self.surface)
+
+
+def scaled_race(surface: Surface) -> list[dict[str, Any]]:
+    """GD at a fraction of its stability limit 2/lambda_max at the start (capped so its first step
+    moves a few percent of the view), heavy-ball momentum at half that lr, and RMSprop and Adam with
+    steps a small fraction of the view (their step size does not depend on the gradient's scale)."""
+    import torch
+
+    start = surface.starts[0]
+    span = min(surface.xlim[1] - surface.xlim[0], surface.ylim[1] - surface.ylim[0])
+    _, grad = surface.value_and_grad(torch.tensor([start], dtype=torch.float64))
+    slope = float(grad.norm())
+    limits = [FIRST_STEP * span / slope] if math.isfinite(slope) and slope > 1e-12 else []
+    try:
+        stability = hessian_info(surface, start).stability_lr
+    except RuntimeError:
+        stability = None
+    if stability is not None and math.isfinite(stability):
+        limits.append(GD_FRACTION * stability)
+    lr = min(limits) if limits else 0.01
+    lr = float(f"{min(max(lr, 1e-8), 1e3):.2g}")  # a round number a user can read and type
+    step = float(f"{0.01 * span:.2g}")
+    return [
+        {"name": "sgd", "optimizer": "sgd", "lr": lr},
+        {"name": "momentum", "optimizer": "momentum", "lr": float(f"{lr / 2:.2g}"), "momentum": 0.9},
+        {"name": "rmsprop", "optimizer": "rmsprop", "lr": float(f"{step / 2:.2g}")},
+        {"name": "adam", "optimizer": "adam", "lr": step},
+    ]

@@ -25,6 +25,7 @@ from sgdtui.engine.history import History
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
 from sgdtui.engine.race import Race
 from sgdtui.engine.snapshot import LaneSnapshot, Snapshot
+from sgdtui.engine.status import WINDOW, trajectory_status
 from sgdtui.engine.surfaces import DTYPE, Surface
 
 if TYPE_CHECKING:
@@ -180,10 +181,15 @@ class SurfaceLane(LaneSteering):
         alive = self.alive.numpy()
         loss = self._loss.numpy()[alive]
         mv = self.surface.min_value
-        converged = (mv is not None and bool(np.all(loss - mv < CONVERGED_TOL))) or bool(
-            np.all(self._grad.norm(dim=1).numpy()[alive] < STATIONARY_GRAD)
-        )
-        text = "converged" if converged else "running"
+        converged = (mv is not None and bool(np.all(loss - mv < CONVERGED_TOL))) or (mv is None and bool(
+            np.all(self._grad.norm(dim=1).numpy()[alive] < STATIONARY_GRAD)))
+        if converged:
+            text = "converged"
+        else:  # what the first live trajectory is doing, from the exact tail of its history
+            self.flush()
+            k = int(np.argmax(alive))
+            text = trajectory_status(self.t, self.history.column("pos")[-WINDOW:, k],
+                                     self.history.column("loss")[-WINDOW:, k], float(self._grad[k].norm()), mv)
         if not self.all_alive:
             text += f" ({int((~alive).sum())} diverged)"
         return text
@@ -306,7 +312,7 @@ class SurfaceRace(Race):
                 losses=hist["loss"], current=lane.positions, loss=lane.loss, grad_norm=lane.grad_norm,
                 alive=alive, diverged_each=diverged, hessian=info,
             ))
-        return Snapshot(version=version, clock=clock, kind=self.problem.kind, label=self.problem.label,
+        return Snapshot(version=version, clock=clock, step=self.step_count, kind=self.problem.kind, label=self.problem.label,
                         lanes=tuple(lanes), payload=SurfacePayload(self.surface))
 
     def trajectories(self) -> dict[str, dict[str, np.ndarray]]:

@@ -28,6 +28,8 @@ import torch
 
 from sgdtui.engine.checks import did_you_mean
 from sgdtui.engine.expr import ExprError, compile_expr
+from sgdtui.engine.lane import LaneConfig, unique_name
+from sgdtui.engine.params import SettingError
 
 DTYPE = torch.float64
 DEFAULT_BOUND = 1e6
@@ -52,6 +54,7 @@ class Surface:
     log_levels: bool = False
     bound: float = DEFAULT_BOUND
     origin: str = "built-in"
+    race: tuple[dict, ...] = ()  # lane tables of the surface's default race ([[lanes]] in its TOML)
     data_driven: bool = field(default=False, init=False)
 
     # --- to be provided by subclasses -------------------------------------------------
@@ -259,7 +262,7 @@ def _newton_logistic(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 
 _SURFACE_KEYS = {
     "name", "description", "expr", "kind", "xlim", "ylim", "minima", "min_value", "starts",
-    "log_levels", "bound", "data",
+    "log_levels", "bound", "data", "lanes",
 }
 _DATA_KEYS = {"n", "seed", "noise"}
 
@@ -307,6 +310,8 @@ def surface_from_dict(spec: dict, where: str, origin: str = "built-in") -> Surfa
         if not isinstance(spec["log_levels"], bool):
             raise SurfaceError(f"{where}: key 'log_levels' must be true or false")
         common["log_levels"] = spec["log_levels"]
+    if "lanes" in spec:
+        common["race"] = _check_race(spec["lanes"], where)
     if "bound" in spec:
         bound = spec["bound"]
         if not isinstance(bound, (int, float)) or isinstance(bound, bool) or not bound > 0:
@@ -341,6 +346,26 @@ def surface_from_dict(spec: dict, where: str, origin: str = "built-in") -> Surfa
     if surface.minima and surface.min_value is None:
         surface.min_value = float(surface.loss(torch.tensor(surface.minima, dtype=DTYPE)).min())
     return surface
+
+
+def _check_race(lanes, where: str) -> tuple[dict, ...]:
+    """The [[lanes]] of a surface file: lane tables exactly as a script's (validated the same way)."""
+    if not isinstance(lanes, list) or not lanes or not all(isinstance(t, dict) for t in lanes):
+        raise SurfaceError(f"{where}: key 'lanes' must be one or more [[lanes]] tables")
+    names: list[str] = []
+    tables = []
+    for i, table in enumerate(lanes):
+        try:
+            name = table.get("name") or unique_name(str(table.get("optimizer")), names)
+            if name in names:
+                raise SettingError("name", f"duplicate lane name {name!r}")
+            LaneConfig.from_table(table, name)
+        except SettingError as exc:
+            raise SurfaceError(f"{where}: lanes[{i}].{exc.key}: {exc.reason}" if exc.key
+                               else f"{where}: lanes[{i}]: {exc.reason}") from None
+        names.append(name)
+        tables.append({"name": name, **{k: v for k, v in table.items() if k != "name"}})
+    return tuple(tables)
 
 
 def load_surface_file(path: Path | str, origin: str | None = None) -> Surface:

@@ -123,6 +123,15 @@ class MLPProblem(Problem):
                 raise SettingError(key, "MLP lanes have no start points (all lanes start from the same initial weights)")
         return table if "batch" in table else {**table, "batch": DEFAULT_BATCH}
 
+    def default_lanes(self) -> list[dict[str, Any]]:
+        """Four optimizers at batch 32, all from the same initial weights."""
+        return [
+            {"name": "sgd", "optimizer": "sgd", "lr": 0.1, "batch": DEFAULT_BATCH},
+            {"name": "momentum", "optimizer": "momentum", "lr": 0.05, "momentum": 0.9, "batch": DEFAULT_BATCH},
+            {"name": "adam", "optimizer": "adam", "lr": 0.01, "batch": DEFAULT_BATCH},
+            {"name": "ema-momentum", "optimizer": "ema-momentum", "lr": 0.3, "beta": 0.9, "batch": DEFAULT_BATCH},
+        ]
+
     def make_race(self, lanes: list[LaneConfig], seed: int, history_capacity: int | None):
         from sgdtui.mlp.race import MLPRace  # the race needs the model (torch.nn); a table check does not
 

@@ -22,17 +22,18 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from sgdtui.engine.commands import AddLane, Nudge, RemoveLane, Reset, ScriptText, SwitchProblem
+from sgdtui.engine.commands import AddLane, ScriptText
 from sgdtui.engine.session import Session
-from sgdtui.ui.bindings import BINDINGS, QUICK_SURFACES, action_name
+from sgdtui.ui.bindings import BINDINGS, action_name
+from sgdtui.ui.mlp_actions import MLPActions
 from sgdtui.ui.modes import MODES, WORKER_KINDS
 from sgdtui.ui.palette import playground_commands
 from sgdtui.ui.present import LaneColours
 from sgdtui.ui.process_worker import ProcessSessionWorker
-from sgdtui.ui.screens.expression import ExpressionScreen
 from sgdtui.ui.screens.help import HelpScreen
-from sgdtui.ui.screens.pickers import optimizer_picker, surface_picker
 from sgdtui.ui.sessions import SessionFactory
+from sgdtui.ui.steering_actions import SteeringActions
+from sgdtui.ui.surface_actions import SurfaceActions
 from sgdtui.ui.view_base import ModeView, ViewContext
 from sgdtui.ui.widgets.lanes import LanesTable
 from sgdtui.ui.widgets.status import StatusLine
@@ -53,7 +54,7 @@ def free_path(path: Path) -> Path:
     return candidate
 
 
-class PlaygroundApp(App):
+class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "sgdtui"
     BINDINGS = BINDINGS
@@ -206,108 +207,6 @@ class PlaygroundApp(App):
                             timeout=3)
                 return
 
-    # --- steering ------------------------------------------------------------------------------
-    def _nudge(self, what: str, direction: int = 1) -> None:
-        if self.selected is None:
-            self.notify("no lane selected: press a to add one", severity="warning")
-            return
-        self.worker.submit(Nudge(self.selected, what, direction))
-
-    def action_lr(self, direction: int) -> None:
-        self._nudge("lr", direction)
-
-    def action_beta(self, direction: int) -> None:
-        self._nudge("decay", direction)
-
-    def action_batch(self, direction: int) -> None:
-        self._nudge("batch", direction)
-
-    def action_schedule(self) -> None:
-        self._nudge("schedule")
-
-    def action_coupling(self) -> None:
-        self._nudge("coupling")
-
-    def action_weight_decay(self, direction: int) -> None:
-        self._nudge("weight_decay", direction)
-
-    def action_noise(self, direction: int) -> None:
-        self._nudge("noise", direction)
-
-    def action_toggle_run(self) -> None:
-        self.running = not self.running
-        self.worker.set_running(self.running)
-
-    def action_step_once(self) -> None:
-        self.running = False
-        self.worker.step_once()
-
-    def action_select(self, direction: int) -> None:
-        names = self.worker.latest.snapshot.lane_names()
-        if not names:
-            return
-        index = names.index(self.selected) if self.selected in names else -direction
-        self.selected = self.worker.selected = names[(index + direction) % len(names)]
-        # The selected lane's read-outs (Hessian, decision boundary) come with the next snapshot:
-        # ask for one now, so a paused run shows them too.
-        self.worker.refresh()
-        self._dirty = True
-        self._tick()
-
-    def action_add_lane(self) -> None:
-        self.push_screen(optimizer_picker(), self.add_lane)
-
-    def add_lane(self, optimizer: str | None) -> None:
-        """Add a lane of ``optimizer``; the session names it when it applies the command (sgd, sgd-2,
-        ...), so quick presses never collide, and the lane is selected once a frame shows it."""
-        if optimizer is not None:
-            self._added_lane = self.worker.submit(AddLane({"optimizer": optimizer}))
-
-    def action_remove_lane(self) -> None:
-        if self.selected is None:
-            return
-        names = self.worker.latest.snapshot.lane_names()
-        self.worker.submit(RemoveLane(self.selected))
-        rest = [n for n in names if n != self.selected]
-        self.selected = rest[min(names.index(self.selected), len(rest) - 1)] if rest and self.selected in names else None
-        self.worker.selected = self.selected  # read when the frame after the removal is snapshotted
-
-    def action_reset(self) -> None:
-        self.worker.submit(Reset())
-
-    # --- surfaces ------------------------------------------------------------------------------
-    def quick_surfaces(self) -> list[str]:
-        names = self.factory.registry.names()
-        ordered = [n for n in QUICK_SURFACES if n in names] + [n for n in names if n not in QUICK_SURFACES]
-        return ordered[:9]
-
-    def action_quick_surface(self, index: int) -> None:
-        names = self.quick_surfaces()
-        if index < len(names):
-            self.switch_surface(names[index])
-
-    def switch_surface(self, name: str | None) -> None:
-        if name is not None:
-            self.worker.submit(SwitchProblem({"surface": name}))
-
-    def action_pick_surface(self) -> None:
-        self.push_screen(surface_picker(self.factory.registry, self.worker.latest.snapshot.label), self.switch_surface)
-
-    def action_expression(self) -> None:
-        surface = getattr(self.worker.latest.snapshot.payload, "surface", None)
-        initial = getattr(surface, "expr", "") if surface is not None and surface.origin == "expression" else ""
-        self.push_screen(ExpressionScreen(initial), self.switch_expression)
-
-    def switch_expression(self, expr: str | None) -> None:
-        if expr:
-            self.worker.submit(SwitchProblem({"expr": expr}))
-
-    def action_pan(self, dx: int, dy: int) -> None:
-        self.view.pan(dx, dy)
-
-    def action_zoom(self, direction: int) -> None:
-        self.view.zoom(direction)
-
     # --- modes and MLP-only views ------------------------------------------------------------
     async def action_switch_mode(self) -> None:
         """A new session in the next mode: its default race, paused; the current lanes are dropped.
@@ -336,25 +235,6 @@ class PlaygroundApp(App):
         self._show_mode()
         self.notify(f"{target} mode: default race, paused (space runs)", timeout=3)
         self._tick()
-
-    def action_landscape(self) -> None:
-        if self.selected is None:
-            self.notify("no lane selected: press a to add one", severity="warning")
-            return
-        self.view.request_slice(self.worker, self.selected)
-
-    def action_landscape_directions(self) -> None:
-        if self.selected is not None:
-            self.view.request_slice(self.worker, self.selected, self.view.next_directions())
-
-    def action_toggle_log(self) -> None:
-        self.log_scale = not self.log_scale
-        self._dirty = True
-
-    def action_speed(self, direction: int) -> None:
-        self.speed_index = min(max(self.speed_index + direction, 0), len(SPEED_LEVELS) - 1)
-        self.worker.set_speed(self.speed_index)
-        self._dirty = True
 
     # --- scripts -------------------------------------------------------------------------------
     async def action_write_script(self) -> None:

@@ -34,6 +34,7 @@ BINDINGS = [
     B("a", "add_lane", "Add lane"),
     B("x", "remove_lane", "Remove lane", show=False),
     B("r", "reset", "Reset", show=False),
+    B("u", "restore_lane", "lane settings back to its start", show=False),
     *[B(str(k), f"quick_surface({k - 1})", f"surface {k}", show=False) for k in range(1, 10)],
     B("S", "pick_surface", "Surface"),
     B("e", "expression", "Expression", show=False),

@@ -29,8 +29,10 @@ def playground_commands(app: "PlaygroundApp", inherited: Iterable[SystemCommand]
     yield from ours
     if app.action_available("pick_surface"):
         for surface in app.factory.registry:
-            yield SystemCommand(f"Surface: {surface.name}", surface.description,
+            yield SystemCommand(f"Surface: {surface.name}", f"with its default race · {surface.description}",
                                 lambda name=surface.name: app.switch_surface(name), discover=False)
+            yield SystemCommand(f"Surface, keep lanes: {surface.name}", surface.description,
+                                lambda name=surface.name: app.switch_surface(name, keep_lanes=True), discover=False)
     for name, spec in OPTIMIZERS.items():
         yield SystemCommand(f"Add lane: {name}", spec.description, lambda name=name: app.add_lane(name),
                             discover=False)

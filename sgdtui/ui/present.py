@@ -134,7 +134,7 @@ def run_parts(snapshot: Snapshot, *, running: bool, speed: str, steps_per_second
     state = "running" if running else "paused"
     sps = "—" if steps_per_second is None else f"{steps_per_second:,.0f}"
     fps = "—" if frames_per_second is None else f"{frames_per_second:.0f}"
-    return [snapshot.label, f"step {snapshot.clock}", f"{state} ({speed})", f"{sps} steps/s", f"{fps} frames/s"]
+    return [snapshot.label, f"step {snapshot.step}", f"{state} ({speed})", f"{sps} steps/s", f"{fps} frames/s"]
 
 
 def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, speed: str,
