@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("tui", "replay", "list", "mlp")
+COMMANDS = ("tui", "replay", "list", "mlp", "new")
 
 
 class UsageError(Exception):
@@ -48,7 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     mlp = sub.add_parser("mlp", help="the playground in MLP mode")
     add_mlp_arguments(mlp)
+    add_new_parser(sub)
     return parser
+
+
+def add_new_parser(sub) -> None:
+    new = sub.add_parser("new", help="print (or write) a problem's default race as a script to start from")
+    group = new.add_mutually_exclusive_group()
+    group.add_argument("--surface", help="a surface (default: pathological)")
+    group.add_argument("--expr", help='an expression surface, e.g. "x**2 + 10*y**2"')
+    group.add_argument("--mlp", metavar="DATASET", help="an MLP on this dataset (moons, circles, spirals, xor, blobs, sine)")
+    new.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+    new.add_argument("--steps", type=int, default=500, help="steps in the script (default 500)")
+    new.add_argument("-o", "--output", metavar="FILE", help="write the script here instead of printing it")
 
 
 def add_tui_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_threads()
-        if args.command in ("replay", "list"):
+        if args.command in ("replay", "list", "new"):
             try:
-                return replay_command(args) if args.command == "replay" else list_command(args)
+                return {"replay": replay_command, "list": list_command, "new": new_command}[args.command](args)
             except ValueError as exc:  # ScriptError, SurfaceError, ...: bad input, found before any work
                 return _fail(_one_line(exc), EXIT_USAGE)
         if getattr(args, "script", None) and args.seed is not None:
@@ -145,22 +157,72 @@ def print_summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result['script']}: {result['steps']} steps on {result['problem']}")
-    for col in ("lane", "optimizer", "final loss", "best loss", "steps to min", "diverged at", "wall s"):
-        table.add_column(col, justify="left" if col in ("lane", "optimizer") else "right")
-    for lane in result["lanes"]:
-        table.add_row(
-            lane["lane"], lane["optimizer"], _fmt(lane["final_loss"]), _fmt(lane["best_loss"]),
-            "-" if lane["steps_to_min"] is None else str(lane["steps_to_min"]),
-            "-" if lane["diverged_at"] is None else str(lane["diverged_at"]),
-            f"{lane['wall_time']:.3f}",
-        )
-    Console().print(table)
+    from rich import box
+
+    problems = " → ".join(result.get("problems") or [result["problem"]])
+    table = Table(title=f"{result['script']}: {result['steps']} steps on {problems}", box=box.SIMPLE_HEAD)
+    rows = [[
+        lane["lane"], lane["optimizer"], _fmt(lane["final_loss"]), _fmt(lane["best_loss"]),
+        "-" if lane["steps_to_min"] is None else str(lane["steps_to_min"]),
+        "-" if lane["diverged_at"] is None else str(lane["diverged_at"]),
+        f"{lane['wall_time']:.3f}",
+    ] for lane in result["lanes"]]
+    columns = ("lane", "optimizer", "final loss", "best loss", "to min", "diverged", "wall s")
+    for k, col in enumerate(columns):
+        # Nothing is cut: every column is at least as wide as its widest cell (a table wider than the
+        # terminal wraps as a whole rather than shortening a number or a name).
+        widest = max([len(col), *(len(row[k]) for row in rows)])
+        table.add_column(col, justify="left" if k < 2 else "right", no_wrap=True, min_width=widest)
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    needed = sum(max([len(col), *(len(row[k]) for row in rows)]) + 3 for k, col in enumerate(columns))
+    if needed > console.width:  # wider than the terminal: let the terminal wrap it, never crop it
+        console = Console(width=needed)
+    console.print(table)
     print(f"wrote {result['out']}/{', '.join(result['files'])}")
 
 
 def _fmt(v) -> str:
     return "nan" if v is None else f"{v:.6g}"
+
+
+def new_command(args) -> int:
+    """The default race of a surface, an expression or an MLP dataset as a commented script."""
+    from sgdtui.engine.problem import problem_from_table
+    from sgdtui.engine.script import dump_script, load_script
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    if args.steps < 0:
+        raise UsageError("--steps must be >= 0")
+    if args.mlp:
+        table: dict = {"mlp": {"dataset": args.mlp}, "device": "auto"}
+    elif args.expr:
+        table = {"expr": args.expr}
+    else:
+        table = {"surface": args.surface or "pathological"}
+    registry = SurfaceRegistry(extra_dirs=args.surfaces)
+    problem = problem_from_table(table, registry)
+    script = {"version": 1, "seed": 0, "steps": args.steps, "problem": problem.to_table(),
+              "lanes": problem.default_lanes()}
+    what = f"the MLP on {args.mlp}" if args.mlp else (f"the expression {args.expr}" if args.expr else problem.label)
+    comment = (
+        f"# The default race on {what} (made by `sgdtui new`). Run it headless with `sgdtui replay FILE`\n"
+        "# or in the playground with `sgdtui --script FILE`. Edit or add [[lanes]] (any optimizer of\n"
+        "# `sgdtui list optimizers` with any of its hyperparameters, batch, schedule, coupling, noise\n"
+        "# and, on surfaces, start = [x, y]) and [[events]] that change settings at a step.\n"
+    )
+    text = comment + dump_script(script).split("\n", 1)[1]
+    load_script(__import__("tomllib").loads(text), registry=registry, text=text)  # what we print replays as is
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return EXIT_OK
 
 
 def list_command(args) -> int:

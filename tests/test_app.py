@@ -23,6 +23,7 @@ from sgdtui.ui.worker import SPEED_LEVELS
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 SIZE = (80, 24)
+WIDE = (120, 40)
 
 
 def args(**overrides) -> argparse.Namespace:
@@ -90,7 +91,7 @@ async def test_space_runs_and_pauses_and_full_stop_steps_once():
         assert clock > 1 and not app.worker.latest.running
         await pilot.pause(0.15)
         assert app.worker.latest.snapshot.clock == clock
-        assert app.query_one(ContourPlot).draw_count >= 2
+        assert app.query_one("#contour", ContourPlot).draw_count >= 2
 
 
 async def test_lr_beta_batch_keys_change_the_selected_lane():
@@ -134,7 +135,7 @@ async def test_beta_key_moves_adams_beta1_and_reports_missing_beta():
 
 async def test_schedule_coupling_and_noise_keys():
     app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=WIDE) as pilot:  # every column shows at 120
         await pilot.press("s", "s", "c", "n", "n", "n", "N")
         await settle(app, pilot)
         sgd = lane(app, "sgd")
@@ -150,7 +151,8 @@ async def test_schedule_coupling_and_noise_keys():
         sgd = lane(app, "sgd")
         assert sgd.t == 0 and sgd.effective_lr == pytest.approx(2 * sgd.base_lr)  # cosine at t = 0 is the base lr
         table = app.query_one("#lanes")
-        assert "linear" in str(table.get_row("sgd"))
+        assert "lin" in [str(c) for c in table.get_row("sgd")]  # abbreviated in the table ...
+        assert "× linear (B = 2)" in app.query_one("#status").text  # ... in full in the status line
 
 
 async def test_tab_cycles_lanes_and_table_follows():
@@ -248,7 +250,7 @@ async def test_pan_and_zoom_change_the_view_and_trace_levels_off_the_loop():
         assert np.allclose(app.view.limits, ((x0, x1), (y0, y1)))
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.query_one(ContourPlot).view == app.view.limits and app.view.levels_ready
+        assert app.query_one("#contour", ContourPlot).view == app.view.limits and app.view.levels_ready
         assert len(app.view._levels) >= 3  # each new view traced once, in a thread worker
 
 
@@ -280,7 +282,11 @@ async def test_help_lists_every_binding_and_the_palette_offers_everything():
         assert isinstance(app.screen, HelpScreen)
         text = app.screen.text
         for binding in BINDINGS:
-            assert binding.description in text
+            if not binding.action.startswith(("quick_surface", "quick_dataset")):
+                assert binding.description in text
+        for name in app.quick_surfaces():  # the numbered keys name what they open
+            assert f"surface: {name}" in text
+        assert "dataset: moons (MLP)" in text
         for word in ("lr", "β", "batch", "schedule", "coupling", "noise", "temp", "tab", "ctrl+p"):
             assert word in text
         await pilot.press("escape")
@@ -365,7 +371,7 @@ async def test_diverging_lane_keeps_the_plots_alive():
         await pilot.pause(0.1)
         sgd = lane(app, "sgd")
         assert sgd.status.startswith("diverged") or not np.isfinite(sgd.loss).all() or abs(sgd.current).max() > 10
-        assert app.query_one(ContourPlot).draw_count >= 1
+        assert app.query_one("#contour", ContourPlot).draw_count >= 1
         assert not [m for m, sev in seen if sev == "error"]
 
 
@@ -523,8 +529,9 @@ async def test_momentum_coupling_reads_mu_zero_for_lanes_without_heavy_ball_mome
     assert coupling_text("sgd", {**OPTIMIZERS["sgd"].defaults(), "momentum": 0.9}, "momentum") == "momentum"
     assert coupling_text("adam", OPTIMIZERS["adam"].defaults(), "linear") == "linear"
     app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=WIDE) as pilot:  # every column shows at 120
         await pilot.press("shift+tab", *["c"] * COUPLINGS.index("momentum"))  # adam
         await settle(app, pilot)
         assert lane(app, "adam").coupling == "momentum"
-        assert "momentum (μ=0)" in [str(cell) for cell in app.query_one("#lanes").get_row("adam")]
+        assert "mom" in [str(cell) for cell in app.query_one("#lanes").get_row("adam")]
+        assert "momentum (μ=0)" in app.query_one("#status").text

@@ -13,7 +13,6 @@ from sgdtui.ui.widgets.contour import (
     CURRENT_MARKER,
     DIVERGED_MARKER,
     MINIMUM_MARKER,
-    SELECTED_CURRENT_MARKER,
     ContourPlot,
     TrajectoryView,
 )
@@ -77,7 +76,7 @@ async def test_both_widgets_draw_diverged_and_empty_data(size):
         contour_text, loss_text = plain(contour), plain(loss)
         assert BRAILLE & set(contour_text)
         assert DIVERGED_MARKER in contour_text
-        assert SELECTED_CURRENT_MARKER in contour_text
+        assert CURRENT_MARKER in contour_text  # the selected lane's marker (drawn reversed)
         assert BRAILLE & set(loss_text)
         assert "loss (log)" in loss_text
         assert app.export_screenshot()  # the whole screen renders too
@@ -195,7 +194,6 @@ async def test_markers_for_minima_and_unselected_current_points():
         await pilot.pause()
         text = plain(contour)
         assert MINIMUM_MARKER in text and CURRENT_MARKER in text
-        assert SELECTED_CURRENT_MARKER not in text
         with pytest.raises(PlotDataError, match="diverged"):
             contour.show([TrajectoryView("a", "blue+", (path,), path[-2:], np.array([False]))])
         with pytest.raises(ValueError, match="xlim"):
@@ -219,6 +217,7 @@ async def test_loss_plot_linear_scale_labels_and_legend():
     app = PlotsApp()
     async with app.run_test(size=(120, 30)) as pilot:
         loss = app.query_one(LossPlot)
+        loss.show_legend = True  # in the canvas (the playground puts its legend beside the pane)
         steps = np.arange(50_000)
         loss.show(
             [

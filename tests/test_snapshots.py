@@ -58,3 +58,18 @@ def test_optimizer_picker(snap_compare):
 
 def test_surface_picker(snap_compare):
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=drained(keys=("S",)))
+
+
+def test_main_screen_in_a_light_theme(snap_compare):
+    app = make_app()
+    app.theme = "textual-light"  # lanes take their darker shades, the shading its light ramp
+    assert snap_compare(app, terminal_size=SIZE, run_before=drained(steps=120))
+
+
+def test_main_screen_at_80x24(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=drained(steps=60))
+
+
+def test_main_screen_paused_with_the_update_anatomy_and_a_crosshair(snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=drained(steps=30, keys=("tab", "tab", "tab", "p",
+                                                                                         "left", "up")))

@@ -248,3 +248,23 @@ def test_nudges_resolve_into_settings():
         session.apply(Nudge("ghost", "lr", 1))
     with pytest.raises(CommandError, match="unknown nudge"):
         session.apply(Nudge("m", "temperature", 1))
+
+
+def test_a_scripts_run_pauses_at_its_steps_then_goes_on(tmp_path):
+    script = tmp_path / "s.toml"
+    script.write_text('version = 1\nsteps = 30\n[problem]\nsurface = "booth"\n'
+                      '[[lanes]]\nname = "a"\noptimizer = "sgd"\nlr = 0.01\n')
+    worker = SessionWorker(Session.from_script(script))
+    worker.start()
+    try:
+        worker.set_speed(SPEED_LEVELS.index(None))  # flat out: the pause must still land exactly
+        worker.set_running(True)
+        assert wait_until(lambda: not worker.latest.running and worker.latest.script_end == 30)
+        assert worker.latest.snapshot.clock == 30
+        [note] = worker.take_errors()
+        assert note.severity == "information" and "script's end (step 30)" in note.message
+        worker.set_running(True)  # space goes on, past the script's end
+        assert wait_until(lambda: worker.latest.snapshot.clock > 40)
+        assert worker.latest.script_end is None
+    finally:
+        worker.stop()

@@ -59,10 +59,13 @@ class SwitchProblem:
     """Switch to another problem of the same kind (a surface, an expression, an MLP dataset or
     architecture): ``table`` is the new [problem] table. ``lanes``: None keeps the lanes (each
     restarts on the new problem), a tuple of lane tables replaces them, and "default" takes the
-    new problem's default race (logged as the lane tables it resolved to)."""
+    new problem's default race (logged as the lane tables it resolved to). With ``merge``, ``table``
+    holds only changes, merged into the current problem's table (sub-tables key by key) at the
+    step boundary where it lands, so quick presses compose; it is logged merged."""
 
     table: dict[str, Any]
     lanes: tuple[dict[str, Any], ...] | str | None = None
+    merge: bool = False
 
 
 @dataclass(frozen=True)

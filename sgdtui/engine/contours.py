@@ -141,14 +141,60 @@ def level_lines(
     at least one segment, in increasing level order.
     """
     xs, ys, values = grid_values(loss_fn, xlim, ylim, resolution)
-    levels = choose_levels(values, n_levels, log_levels=log_levels, min_value=min_value)
+    return _trace(xs, ys, values, choose_levels(values, n_levels, log_levels=log_levels, min_value=min_value))
+
+
+# A view whose level lines average more vertices than this many grid rows' worth is rugged
+# (rastrigin, ackley: a line winds round every dimple): it gets few lines and the shading shows the rest.
+BUSY_ROWS_PER_LINE = 4
+FEW_LEVELS = 5
+
+
+@dataclass(frozen=True)
+class ContourMap:
+    """What a contour pane draws of a surface over one view: the grid of values (for shading),
+    the band edges that colour it, and the level lines traced at some of those edges."""
+
+    xs: np.ndarray  # (nx,)
+    ys: np.ndarray  # (ny,)
+    values: np.ndarray  # (ny, nx), row = y
+    bands: np.ndarray  # increasing edges between shading bands (values below bands[0] are band 0)
+    lines: list[LevelLine]
+
+    def band_index(self, values: np.ndarray) -> np.ndarray:
+        """The shading band of each value (-1 where the value is not finite)."""
+        values = np.asarray(values, dtype=np.float64)
+        index = np.searchsorted(self.bands, values, side="right")
+        return np.where(np.isfinite(values), index, -1)
+
+
+def contour_map(
+    loss_fn: LossFn,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    *,
+    resolution: int = 120,
+    n_levels: int = 12,
+    n_bands: int = 10,
+    log_levels: bool = False,
+    min_value: float | None = None,
+) -> ContourMap:
+    """One batched evaluation of ``loss_fn`` over the view: shading bands (quantile or log spaced,
+    like the lines) and level lines, fewer of them where the surface is rugged."""
+    xs, ys, values = grid_values(loss_fn, xlim, ylim, resolution)
+    bands = choose_levels(values, max(n_bands - 1, 1), log_levels=log_levels, min_value=min_value)
+    lines = _trace(xs, ys, values, choose_levels(values, n_levels, log_levels=log_levels, min_value=min_value))
+    if lines and sum(len(seg) for line in lines for seg in line.segments) > BUSY_ROWS_PER_LINE * len(ys) * len(lines):
+        lines = _trace(xs, ys, values, choose_levels(values, FEW_LEVELS, log_levels=log_levels, min_value=min_value))
+    return ContourMap(xs, ys, values, bands, lines)
+
+
+def _trace(xs: np.ndarray, ys: np.ndarray, values: np.ndarray, levels: np.ndarray) -> list[LevelLine]:
     if levels.size == 0:
         return []
     finite = np.isfinite(values)
     z = values if finite.all() else np.ma.masked_array(np.where(finite, values, 0.0), mask=~finite)
-    generator = contourpy.contour_generator(
-        xs, ys, z, name="serial", line_type=contourpy.LineType.Separate
-    )
+    generator = contourpy.contour_generator(xs, ys, z, name="serial", line_type=contourpy.LineType.Separate)
     lines: list[LevelLine] = []
     for level in levels:
         segments = [np.asarray(seg, dtype=np.float64) for seg in generator.lines(float(level)) if len(seg) >= 2]

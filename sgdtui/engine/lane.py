@@ -257,6 +257,7 @@ class LaneSteering:
             name=cfg.name, optimizer=cfg.optimizer, hyper=dict(cfg.hyper), base_lr=float(cfg.hyper["lr"]),
             effective_lr=float(self.effective_lr), decay_name=self.spec.decay_param,
             decay=self.spec.decay_value(cfg.hyper), batch=cfg.batch, schedule=self.schedule.label(),
+            schedule_name=cfg.schedule,
             coupling=cfg.coupling, noise=float(cfg.noise), temperature=self.temperature, t=self.t,
         )
 

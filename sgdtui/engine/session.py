@@ -40,6 +40,19 @@ from sgdtui.engine.surfaces import SurfaceRegistry
 RUN_CHUNK = 1000  # steps between progress reports in run()
 
 
+def merged_table(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with ``changes`` merged in, sub-tables key by key; a None value removes a key."""
+    out = dict(current)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged_table(out[key], value)
+        elif value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
 class Session:
     """Lanes racing on a problem, driven by commands. ``problem`` is a Problem or a [problem]
     table; ``events`` are a script's (step, command) pairs still to apply."""
@@ -147,7 +160,10 @@ class Session:
     def _switch(self, cmd: SwitchProblem) -> SwitchProblem:
         """A problem switch applies to every lane or to none: the problem and any new lanes are
         built and checked before the race changes."""
-        new = problem_from_table(cmd.table, self._registry())
+        table = cmd.table
+        if cmd.merge:
+            table = merged_table(self.problem.to_table(), table)
+        new = problem_from_table(table, self._registry())
         if new.kind != self.problem.kind:
             raise CommandError(f"a session cannot switch from a {self.problem.kind} problem to a {new.kind}"
                                " problem (start another session)")

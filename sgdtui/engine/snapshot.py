@@ -27,6 +27,7 @@ class LaneSnapshot:
     decay: float | None
     batch: int
     schedule: str  # a short label
+    schedule_name: str  # its registry name
     coupling: str
     noise: float
     temperature: float
@@ -47,6 +48,7 @@ class Snapshot:
     step: int  # steps since the race (re)started: a reset or a problem switch sets it back to 0
     kind: str  # the problem kind ("surface", "mlp", ...)
     label: str  # the problem in a few words, for the status line and titles
+    table: dict[str, Any]  # the problem's [problem] table (a view builds a switch to a variant from it)
     lanes: tuple[LaneSnapshot, ...]
     payload: Any  # the problem kind's own picture (frozen, numpy)
 

@@ -38,8 +38,8 @@ def trajectory_status(t: int, positions: np.ndarray, losses: np.ndarray, grad_no
     net = float(np.linalg.norm(positions[-1] - positions[0]))
     change = abs(float(losses[-1] - losses[0]))
     scale = max(abs(float(losses[0])), abs(loss), 1e-12)
-    if path > 0 and net < CYCLE_RATIO * path and float(losses[-1]) >= float(losses.min()) + 1e-12 * scale \
-            and change < 1e-3 * scale:
+    no_progress = float(losses[-1]) >= float(losses[0]) - 1e-9 * scale or change < 1e-3 * scale
+    if path > 0 and net < CYCLE_RATIO * path and no_progress:
         return "oscillating"
     if change < CREEP * scale:
         return "stalled"

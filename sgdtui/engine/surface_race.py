@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sgdtui.engine.anatomy import Anatomy, next_update
 from sgdtui.engine.history import History
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
 from sgdtui.engine.race import Race
@@ -36,6 +37,7 @@ STATIONARY_GRAD = 1e-8
 STAGE = 256  # steps buffered in torch before being copied into the numpy history
 HISTORY_BUDGET = 4_000_000  # float64 values a lane's bounded history may hold (~32 MB)
 CSV_COLUMNS = ("lane", "start", "step", "x", "y", "loss", "lr")
+ANATOMY_MAX_STARTS = 4096  # the update anatomy copies the optimizer's state: not for huge clouds
 
 
 class SurfaceLane(LaneSteering):
@@ -298,21 +300,23 @@ class SurfaceRace(Race):
             cfg = lane.config
             hist = lane.history.snapshot(max_rows)
             alive = lane.alive.numpy().copy()
-            info = None
+            info = anatomy = None
             if costly and alive.any() and (selected is None or selected == cfg.name):
                 try:
                     info = hessian_info(self.surface, lane.positions[int(np.argmax(alive))])
                 except RuntimeError:
                     info = None
+                if selected == cfg.name and lane.n <= ANATOMY_MAX_STARTS and bool(alive[0]):
+                    anatomy = next_update(lane.optimizer, lane.params, lane._grad, lane.compute_lr())
             diverged = tuple(None if d < 0 else int(d) for d in lane.diverged_at)
             first = min((d for d in diverged if d is not None), default=None)
             lanes.append(SurfaceLaneSnapshot(
                 **lane.readout(), status=lane.status(), diverged_at=first, steps=hist["step"],
                 loss_curve=mean_finite_loss(hist["loss"]), lrs=hist["lr"], positions=hist["pos"],
                 losses=hist["loss"], current=lane.positions, loss=lane.loss, grad_norm=lane.grad_norm,
-                alive=alive, diverged_each=diverged, hessian=info,
+                alive=alive, diverged_each=diverged, hessian=info, anatomy=anatomy,
             ))
-        return Snapshot(version=version, clock=clock, step=self.step_count, kind=self.problem.kind, label=self.problem.label,
+        return Snapshot(version=version, clock=clock, step=self.step_count, kind=self.problem.kind, label=self.problem.label, table=self.problem.to_table(),
                         lanes=tuple(lanes), payload=SurfacePayload(self.surface))
 
     def trajectories(self) -> dict[str, dict[str, np.ndarray]]:
@@ -395,6 +399,7 @@ class SurfaceLaneSnapshot(LaneSnapshot):
     alive: np.ndarray  # (N,) bool
     diverged_each: tuple[int | None, ...]  # per start point
     hessian: "HessianInfo | None"
+    anatomy: Anatomy | None = None  # the selected lane's next update, taken apart
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,7 @@ class MLPRace(Race):
             grid_xlim=xlim, grid_ylim=ylim, grid=grid,
             data_key=(problem.dataset, problem.n, problem.noise, problem.data_seed, problem.classes),
         )
-        return Snapshot(version=version, clock=clock, step=self.step_count, kind=problem.kind, label=problem.label, lanes=tuple(lanes),
+        return Snapshot(version=version, clock=clock, step=self.step_count, kind=problem.kind, label=problem.label, table=problem.to_table(), lanes=tuple(lanes),
                         payload=payload)
 
     def trajectories(self) -> dict[str, dict[str, np.ndarray]]:

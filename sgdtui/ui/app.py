@@ -25,7 +25,7 @@ from textual.widgets import Footer, Static
 from sgdtui.engine.commands import AddLane, ScriptText
 from sgdtui.engine.session import Session
 from sgdtui.ui.bindings import BINDINGS, action_name
-from sgdtui.ui.mlp_actions import MLPActions
+from sgdtui.ui.mlp_actions import DATASET_KEYS, MLPActions
 from sgdtui.ui.modes import MODES, WORKER_KINDS
 from sgdtui.ui.palette import playground_commands
 from sgdtui.ui.present import LaneColours
@@ -75,7 +75,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         self.running = False
         self.live_rates = live_rates  # tests switch the wall-clock read-outs off for stable screenshots
         self.selected: str | None = None
-        self.log_scale = False
+        self.log_scale: bool | None = None  # None: automatic (log when the live range spans > 3 decades)
         self.colours = LaneColours()
         self.frames_rendered = 0
         self._frame_seq = -1
@@ -127,6 +127,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
+        self._dirty = True  # the lanes table fits its columns to the new width at the next tick
 
     def _main_screen(self) -> Screen:
         return self.screen_stack[0] if self.screen_stack else self.screen
@@ -145,7 +146,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
     # --- the frame loop ----------------------------------------------------------------------
     def _tick(self) -> None:
         for error in self.worker.take_errors():
-            self.notify(error.message, severity="error", timeout=8)
+            self.notify(error.message, severity=error.severity, timeout=8)
         frame = self.worker.latest
         if frame.seq == self._frame_seq and not self._dirty:
             return
@@ -158,6 +159,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
     def render_frame(self, frame: Frame) -> None:
         snap = frame.snapshot
         self.running = frame.running
+        self.colours.dark = bool(self.current_theme.dark)  # lane shades follow the theme
         names = snap.lane_names()
         self.colours.forget_missing(names)
         added = self._added_lane
@@ -174,20 +176,27 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         view = self.view
         view.show_snapshot(snap, context)
         columns, rows = view.table(snap, context)
-        self.query_one(LanesTable).show(columns, rows, self.selected, self.colours)
+        self.query_one(LanesTable).show(columns, rows, self.selected, self.colours, view.table_drop_order)
         now = time.perf_counter()
         self._frame_times = [t for t in self._frame_times if now - t < 1.0] + [now]
         self.frames_rendered += 1
-        self.query_one(StatusLine).show(view.status(
-            snap, context, speed=speed_label(SPEED_LEVELS[self.speed_index]),
-            steps_per_second=frame.steps_per_second if self.live_rates else None,
-            frames_per_second=len(self._frame_times) if self.live_rates else None))
+        status = view.status(snap, context, speed=speed_label(SPEED_LEVELS[self.speed_index]),
+                             steps_per_second=frame.steps_per_second if self.live_rates else None,
+                             frames_per_second=len(self._frame_times) if self.live_rates else None)
+        if frame.script_end is not None:
+            status = f"■ script end (step {frame.script_end}), space goes on · {status}"
+        self.query_one(StatusLine).show(status)
 
     # --- which actions work here ---------------------------------------------------------------
     def action_available(self, name: str) -> bool:
-        """Mode-only actions (pan, loss slices, ...) work only in their mode."""
+        """Mode-only actions (pan, loss slices, ...) work only in their mode; crosshair keys only
+        while the crosshair is up."""
         owners = [mode for mode in MODES.values() if name in mode.view.actions]
-        return not owners or any(mode.kind == self.mode for mode in owners)
+        if owners and not any(mode.kind == self.mode for mode in owners):
+            return False
+        if name in getattr(self.view, "crosshair_actions", ()):
+            return self.view.crosshair is not None
+        return True
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # tab/shift+tab are priority bindings: hand them back to modal screens (inputs, lists).
@@ -199,11 +208,14 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         """A key of another mode's action says which mode it needs (the footer hides it)."""
         if isinstance(self.screen, ModalScreen):
             return
-        for binding in BINDINGS:
+        bindings = [binding for binding in BINDINGS if event.key in binding.key.split(",")]
+        if any(self.action_available(action_name(binding.action)) for binding in bindings):
+            return  # a binding of this mode took it
+        for binding in bindings:
             name = action_name(binding.action)
-            if event.key in binding.key.split(",") and not self.action_available(name):
-                other = next(mode.kind for mode in MODES.values() if name in mode.view.actions)
-                self.notify(f"{binding.description}: {other} mode only (m switches modes)", severity="warning",
+            others = [mode.kind for mode in MODES.values() if name in mode.view.actions and mode.kind != self.mode]
+            if others:
+                self.notify(f"{binding.description}: {others[0]} mode only (m switches modes)", severity="warning",
                             timeout=3)
                 return
 
@@ -228,7 +240,8 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         old, self.worker = self.worker, self._new_worker(session)
         old.stop(timeout=0.0)  # the old thread exits at its next step boundary; never wait for it here
         self.worker.start()
-        self.running, self.selected, self.colours, self._added_lane = False, None, LaneColours(), None
+        self.running, self.selected, self._added_lane = False, None, None
+        self.colours = LaneColours(bool(self.current_theme.dark))
         self._frame_seq, self._dirty = -1, True
         for view in self.query(ModeView):
             view.forget()
@@ -257,10 +270,18 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
 
     # --- help and palette ----------------------------------------------------------------------
     def help_bindings(self) -> list[tuple[str, str]]:
-        rows = [(binding.key_display or binding.key, binding.description) for binding in BINDINGS]
+        """Every binding's key and what it does, the numbered ones with the surface or dataset they open."""
+        quick, datasets = self.quick_surfaces(), DATASET_KEYS
+        rows = []
+        for binding in BINDINGS:
+            description = binding.description
+            if binding.action.startswith("quick_surface("):
+                index = int(binding.action[len("quick_surface("):-1])
+                description = f"surface: {quick[index]}" if index < len(quick) else "surface (none)"
+            elif binding.action.startswith("quick_dataset("):
+                description = f"dataset: {datasets[int(binding.action[len('quick_dataset('):-1])]} (MLP)"
+            rows.append((binding.key_display or binding.key, description))
         rows.append(("ctrl+p", "command palette: every action, surface and optimizer"))
-        quick = ", ".join(f"{i + 1}={name}" for i, name in enumerate(self.quick_surfaces()))
-        rows.append(("1-9", f"quick surfaces: {quick}"))
         return rows
 
     def action_help(self) -> None:

@@ -16,10 +16,12 @@ from textual.worker import Worker, WorkerState
 
 from sgdtui.engine.snapshot import Snapshot
 from sgdtui.mlp.snapshot import DIRECTIONS, LandscapeSlice, LossSlice
-from sgdtui.ui.present_mlp import MLP_COLUMNS, mlp_loss_series, mlp_metric_series, mlp_rows, mlp_status_text
+from sgdtui.ui.present_mlp import MLP_COLUMNS, MLP_DROP, mlp_loss_series, mlp_metric_series, mlp_rows, mlp_status_text
 from sgdtui.ui.view_base import ModeView, ViewContext
 from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
+from sgdtui.ui.present import legend_entries
 from sgdtui.ui.widgets.contour import ContourPlot, TrajectoryView
+from sgdtui.ui.widgets.legend import Legend
 from sgdtui.ui.widgets.loss import LossPlot
 
 BOUNDARY_RATE = 5.0
@@ -62,7 +64,9 @@ class MLPView(ModeView):
     now and then; frames in between keep showing the last one)."""
 
     kind: ClassVar[str] = "mlp"
-    actions: ClassVar[frozenset[str]] = frozenset({"landscape", "landscape_directions"})
+    actions: ClassVar[frozenset[str]] = frozenset({"landscape", "landscape_directions", "quick_dataset",
+                                                   "cycle_hidden", "cycle_activation", "cycle_norm"})
+    table_drop_order: ClassVar[tuple[str, ...]] = MLP_DROP
 
     def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.perf_counter) -> None:  # noqa: A002
         super().__init__(id=id)
@@ -81,6 +85,7 @@ class MLPView(ModeView):
         with Vertical(id="mlp-curves"):
             yield LossPlot("train loss", id="train-loss")
             yield LossPlot("val accuracy", id="accuracy")
+            yield Legend(id="mlp-legend")
 
     def forget(self) -> None:
         self.grad_noise, self.landscape, self._rows = {}, None, ((), {})
@@ -104,12 +109,14 @@ class MLPView(ModeView):
         if self.loss_throttle.due(structure, state, running):
             self.query_one("#train-loss", LossPlot).show(mlp_loss_series(snap, colours, selected), log_scale,
                                                         y_label="train loss")
+            self.query_one(Legend).show(legend_entries(snap, colours), selected,
+                                        f"white: {selected} val loss" if selected else "")
         # Validation curves change only when an evaluation lands.
         evals = tuple((len(lane.eval_steps), int(lane.eval_steps[-1]) if len(lane.eval_steps) else None)
                       for lane in snap.lanes)
         if self.metric_throttle.due(structure, evals, running):
             series, label = mlp_metric_series(snap, colours, selected)
-            self.query_one("#accuracy", LossPlot).show(series, log_scale and payload.task == "regression",
+            self.query_one("#accuracy", LossPlot).show(series, log_scale if payload.task == "regression" else False,
                                                        y_label=label)
 
     def table(self, snap: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
@@ -129,12 +136,14 @@ class MLPView(ModeView):
         lane_name = p.boundary_lane or "no lane"
         boundary = self.query_one(DecisionBoundaryPlot)
         if p.task == "regression":
-            colour = colours.plot(p.boundary_lane) if p.boundary_lane else "cyan+"
+            colour = colours.plot(p.boundary_lane) if p.boundary_lane else (86, 180, 233)
             boundary.show_fit(p.grid, p.grid_xlim, p.grid_ylim, p.x_train[:, 0], p.y_train.reshape(-1),
-                              data_key=p.data_key, colour=colour, title=f"{lane_name} · fit on {p.dataset}")
+                              data_key=p.data_key, colour=colour, title=f"{lane_name} · fit on {p.dataset}"
+                              " (· train, + validation)", val_x=p.x_val[:, 0], val_y=p.y_val.reshape(-1))
         else:
             boundary.show_classes(p.grid, p.grid_xlim, p.grid_ylim, p.x_train, p.y_train, data_key=p.data_key,
-                                  title=f"{lane_name} · decision boundary")
+                                  title=f"{lane_name} · predicted class (· train, + validation)",
+                                  val_points=p.x_val, val_labels=p.y_val)
 
     # --- loss-landscape slices: asked of the session worker, drawn when they arrive -----------
     def request_slice(self, worker, lane: str, directions: str | None = None) -> None:

@@ -13,32 +13,38 @@ from sgdtui.engine.surface_race import SurfaceLaneSnapshot
 from sgdtui.ui.widgets.contour import TrajectoryView
 from sgdtui.ui.widgets.loss import LossSeries
 
-# (plotext colour, Rich colour) pairs; distinct on dark and light themes.
-LANE_PALETTE: tuple[tuple[str, str], ...] = (
-    ("cyan+", "bright_cyan"),
-    ("magenta+", "bright_magenta"),
-    ("green+", "bright_green"),
-    ("yellow+", "yellow"),
-    ("blue+", "bright_blue"),
-    ("red+", "bright_red"),
-    ("cyan", "cyan"),
-    ("magenta", "magenta"),
-    ("green", "green"),
-    ("blue", "blue"),
+# Lane colours: the Okabe-Ito colour-blind-safe set (blue, orange, bluish green, reddish purple,
+# yellow, vermillion, sky blue, grey). Each lane keeps its hue in every theme; dark themes get a
+# lighter shade of it, light themes a darker one, so paths read on the shaded contours either way.
+# One RGB triple per lane is handed to plotext and to Rich alike: plots, legends and the table match.
+LANE_HUES: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
+    # (on dark, on light)
+    ((86, 180, 233), (0, 114, 178)),
+    ((230, 159, 0), (213, 94, 0)),
+    ((53, 201, 152), (0, 130, 95)),
+    ((224, 139, 187), (170, 68, 130)),
+    ((240, 228, 66), (140, 115, 0)),
+    ((255, 120, 60), (185, 60, 0)),
+    ((150, 200, 255), (40, 80, 160)),
+    ((200, 200, 200), (80, 80, 80)),
 )
+# Current points differ by glyph too (a second cue besides colour).
+LANE_GLYPHS: tuple[str, ...] = ("●", "▲", "■", "◆", "▼", "◀", "▶", "✚")
 
 
 class LaneColours:
-    """A stable colour per lane name, handed out in order of first appearance."""
+    """A stable colour and glyph per lane name, handed out in order of first appearance;
+    ``dark`` picks the shade (the App sets it from the current theme)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dark: bool = True) -> None:
         self._index: dict[str, int] = {}
+        self.dark = dark
 
     def index(self, name: str) -> int:
         if name not in self._index:
             used = set(self._index.values())
-            free = [i for i in range(len(LANE_PALETTE)) if i not in used]
-            self._index[name] = free[0] if free else len(self._index) % len(LANE_PALETTE)
+            free = [i for i in range(len(LANE_HUES)) if i not in used]
+            self._index[name] = free[0] if free else len(self._index) % len(LANE_HUES)
         return self._index[name]
 
     def forget_missing(self, names: list[str]) -> None:
@@ -46,11 +52,17 @@ class LaneColours:
             if name not in names:
                 del self._index[name]
 
-    def plot(self, name: str) -> str:
-        return LANE_PALETTE[self.index(name)][0]
+    def plot(self, name: str) -> tuple[int, int, int]:
+        """The lane's colour as plotext takes it (an RGB triple)."""
+        dark, light = LANE_HUES[self.index(name)]
+        return dark if self.dark else light
 
     def rich(self, name: str) -> str:
-        return LANE_PALETTE[self.index(name)][1]
+        """The same colour as Rich takes it."""
+        return "#{:02x}{:02x}{:02x}".format(*self.plot(name))
+
+    def glyph(self, name: str) -> str:
+        return LANE_GLYPHS[self.index(name) % len(LANE_GLYPHS)]
 
 
 def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[TrajectoryView]:
@@ -59,7 +71,7 @@ def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | N
         paths = tuple(lane.positions[:, i, :] for i in range(lane.positions.shape[1]))
         views.append(TrajectoryView(
             name=lane.name, color=colours.plot(lane.name), paths=paths, current=lane.current,
-            diverged=~lane.alive, selected=lane.name == selected,
+            diverged=~lane.alive, selected=lane.name == selected, glyph=colours.glyph(lane.name),
         ))
     return views
 
@@ -67,13 +79,19 @@ def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | N
 def loss_series(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[LossSeries]:
     return [
         LossSeries(lane.name, colours.plot(lane.name), np.asarray(lane.steps, dtype=np.float64),
-                   np.asarray(lane.loss_curve, dtype=np.float64), selected=lane.name == selected)
+                   np.asarray(lane.loss_curve, dtype=np.float64), selected=lane.name == selected,
+                   diverged_at=lane.diverged_at if lane.status.startswith("diverged") else None)
         for lane in snapshot.lanes
     ]
 
 
+def legend_entries(snapshot: Snapshot, colours: LaneColours) -> list[tuple[str, str, str]]:
+    return [(lane.name, colours.glyph(lane.name), colours.rich(lane.name)) for lane in snapshot.lanes]
+
+
 def fmt(value: float | None, digits: int = 3) -> str:
-    """Compact number for the table: 3 significant digits, '—' for none, 'inf'/'nan' as such."""
+    """Compact number: 3 significant digits, '—' for none (or a metric that does not apply),
+    'inf'/'nan' as such."""
     if value is None:
         return "—"
     value = float(value)
@@ -84,53 +102,96 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def cell(value: float | None, width: int) -> str:
+    """A number that fits a table column of ``width``: fewer digits and a short exponent first."""
+    for digits in (3, 2, 1):
+        text = fmt(value, digits)
+        mantissa, _, exponent = text.partition("e")
+        if exponent:  # 1.78e-05 -> 1.78e-5, 2e+06 -> 2e6
+            text = f"{mantissa}e{int(exponent)}"
+        if len(text) <= width:
+            return text
+    return text
+
+
 def coupling_text(optimizer: str, hyper: dict, coupling: str) -> str:
-    """The coupling cell: "momentum" reads "momentum (μ=0)" for a lane without heavy-ball momentum,
-    where η = (1-μ)·B·η₀ is just the linear rule."""
+    """The coupling in words: "momentum" reads "momentum (μ=0)" for a lane without heavy-ball
+    momentum, where η = (1-μ)·B·η₀ is just the linear rule."""
     spec = OPTIMIZERS.get(optimizer)
     if coupling == "momentum" and spec is not None and spec.momentum_of(hyper) == 0.0:
         return "momentum (μ=0)"
     return coupling
 
 
-def lr_text(lane: LaneSnapshot) -> str:
-    """Effective lr, with the base lr in brackets when schedule or coupling change it."""
-    text = fmt(lane.effective_lr)
-    return f"{text} ({fmt(lane.base_lr)})" if lane.effective_lr != lane.base_lr else text
+# Short forms for the table (the status line spells the selected lane's out in full).
+OPTIMIZER_SHORT = {"ema-momentum": "ema-mom", "vanilla-momentum": "van-mom", "adam-nobias": "adam-nb",
+                   "adam-centered": "adam-ctr", "adam-minbias": "adam-min", "momentum": "heavyb", "nesterov": "nesterov"}
+SCHEDULE_SHORT = {"constant": "—", "step": "step", "multistep": "multi", "exponential": "exp", "inverse-time": "inv-t",
+                  "cosine": "cos", "cosine-restarts": "cos-rst", "warmup-cosine": "wu-cos", "cyclic": "cyclic",
+                  "one-cycle": "1cycle", "range-test": "range", "plateau": "plateau"}
+COUPLING_SHORT = {"none": "—", "linear": "lin", "sqrt": "sqrt", "momentum": "mom"}
+STATUS_WIDTH = 12
+
+
+def status_cell(status: str) -> str:
+    """diverged at 1234 -> div. at 1234; running (3 diverged) -> running,3✗."""
+    if status.startswith("diverged at "):
+        return "div. at " + status.removeprefix("diverged at ")
+    if status.endswith(" diverged)"):
+        head, _, rest = status.partition(" (")
+        return f"{head},{rest.removesuffix(' diverged)')}✗"
+    return status
 
 
 def decay_text(lane: LaneSnapshot) -> str:
-    return "—" if lane.decay is None else fmt(lane.decay, 4)
+    return "—" if lane.decay is None else cell(lane.decay, 6)
 
 
-# Read-outs come before the slower-changing settings so an 80-column terminal still shows them.
-SURFACE_COLUMNS = ("lane", "optimizer", "lr (eff.)", "β", "batch", "loss", "|g|", "status", "schedule",
-                   "coupling", "noise", "temp.")
+def lr_detail(lane: LaneSnapshot) -> str:
+    """lr 3.56 = 1.78 × step(100, 0.1) × linear (B = 2): where the effective lr comes from."""
+    parts = [f"lr {fmt(lane.effective_lr)}"]
+    if lane.effective_lr != lane.base_lr or lane.schedule != "constant" or lane.coupling != "none":
+        parts.append(f"= {fmt(lane.base_lr)}")
+        if lane.schedule != "constant":
+            parts.append(f"× {lane.schedule}")
+        if lane.coupling != "none":
+            parts.append(f"× {coupling_text(lane.optimizer, lane.hyper, lane.coupling)} (B = {lane.batch})")
+    return " ".join(parts)
+
+
+# (label, width): every column fits 120 terminal columns together, and widths never jump.
+SURFACE_COLUMNS = (("lane", 14), ("optim.", 8), ("lr", 7), ("β", 6), ("B", 4), ("λ", 6), ("loss", 7),
+                   ("|g|", 6), ("temp.", 6), ("noise", 5), ("cpl.", 4), ("sched.", 7), ("status", STATUS_WIDTH))
+
+
+# What a narrow terminal gives up first (the status line has the selected lane's in full).
+SURFACE_DROP = ("noise", "sched.", "cpl.", "optim.", "λ", "temp.", "|g|", "β")
 
 
 def surface_rows(snapshot: Snapshot) -> dict[str, list[str]]:
     """The lanes table's cells after each lane's name (see SURFACE_COLUMNS)."""
-    return {lane.name: [lane.optimizer, lr_text(lane), decay_text(lane), str(lane.batch), lane_loss_text(lane),
-                        lane_grad_text(lane), lane.status, lane.schedule,
-                        coupling_text(lane.optimizer, lane.hyper, lane.coupling), fmt(lane.noise),
-                        fmt(lane.temperature)]
+    return {lane.name: [OPTIMIZER_SHORT.get(lane.optimizer, lane.optimizer), cell(lane.effective_lr, 7),
+                        decay_text(lane), cell(lane.batch, 4), cell(lane.hyper.get("weight_decay"), 6),
+                        lane_loss_text(lane), lane_grad_text(lane), cell(lane.temperature, 6), cell(lane.noise, 5),
+                        COUPLING_SHORT.get(lane.coupling, lane.coupling),
+                        SCHEDULE_SHORT.get(lane.schedule_name, lane.schedule_name), status_cell(lane.status)]
             for lane in snapshot.lanes}
 
 
 def lane_loss_text(lane: SurfaceLaneSnapshot) -> str:
     finite = lane.loss[np.isfinite(lane.loss)]
-    return fmt(float(finite.min())) if finite.size else "inf"
+    return cell(float(finite.min()), 7) if finite.size else "inf"
 
 
 def lane_grad_text(lane: SurfaceLaneSnapshot) -> str:
     g = lane.grad_norm[lane.alive] if lane.alive.any() else lane.grad_norm
     finite = g[np.isfinite(g)]
-    return fmt(float(finite.max())) if finite.size else "nan"
+    return cell(float(finite.max()), 6) if finite.size else "nan"
 
 
 def run_parts(snapshot: Snapshot, *, running: bool, speed: str, steps_per_second: float | None,
               frames_per_second: float | None) -> list[str]:
-    """The status line's common head: problem, step, run state and rates."""
+    """The status line's first row: problem, step, run state and rates."""
     state = "running" if running else "paused"
     sps = "—" if steps_per_second is None else f"{steps_per_second:,.0f}"
     fps = "—" if frames_per_second is None else f"{frames_per_second:.0f}"
@@ -139,18 +200,25 @@ def run_parts(snapshot: Snapshot, *, running: bool, speed: str, steps_per_second
 
 def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, speed: str,
                 steps_per_second: float | None, frames_per_second: float | None) -> str:
-    """The status line: surface, step, rates, selected lane and its Hessian readout."""
-    parts = run_parts(snapshot, running=running, speed=speed, steps_per_second=steps_per_second,
-                      frames_per_second=frames_per_second)
-    if selected is not None:
-        try:
-            lane = snapshot.lane(selected)
-        except KeyError:
-            lane = None
-        if lane is not None:
-            if lane.hessian is not None:
-                hessian = lane.hessian.describe()
-            else:  # a newly selected lane's read-out comes with the next snapshot
-                hessian = "Hessian: n/a (diverged)" if not lane.alive.any() else "Hessian: …"
-            parts.append(f"▶ {lane.name}: {hessian}")
-    return " · ".join(parts)
+    """Two rows: the run, then the selected lane (optimizer, where its lr comes from, temperature,
+    the Hessian at its point and what that says)."""
+    head = " · ".join(run_parts(snapshot, running=running, speed=speed, steps_per_second=steps_per_second,
+                                frames_per_second=frames_per_second))
+    lane = next((lane for lane in snapshot.lanes if lane.name == selected), None)
+    if lane is None:
+        return head
+    if lane.hessian is not None:
+        hessian = lane.hessian.describe()
+    else:  # a newly selected lane's read-out comes with the next snapshot
+        hessian = "Hessian: n/a (diverged)" if not lane.alive.any() else "Hessian: …"
+    detail = [f"▶ {lane.name} ({lane.optimizer})", lr_detail(lane), f"T {fmt(lane.temperature)}", hessian]
+    return head + "\n" + " · ".join(detail)
+
+
+def anatomy_text(anatomy) -> str:
+    """next: -η∇L (gx, gy) + optimizer (ex, ey) = (ux, uy), gain per axis."""
+    scale = max(abs(v) for v in anatomy.update + anatomy.gradient_step) or 1.0
+
+    def pair(v) -> str:  # rounding noise (1e-17 of a plain GD step) reads as 0
+        return "(" + ",".join("0" if abs(x) < 1e-9 * scale else fmt(x, 2) for x in v) + ")"
+    return f"next: −η∇L {pair(anatomy.gradient_step)} + opt {pair(anatomy.extra)} = {pair(anatomy.update)}"

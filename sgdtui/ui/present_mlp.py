@@ -6,14 +6,19 @@ import numpy as np
 
 from sgdtui.engine.snapshot import Snapshot
 from sgdtui.mlp.snapshot import MLPLaneSnapshot
-from sgdtui.ui.present import LaneColours, coupling_text, decay_text, fmt, lr_text, run_parts
+from sgdtui.ui.present import STATUS_WIDTH, LaneColours, cell, decay_text, fmt, lr_detail, run_parts, status_cell
 from sgdtui.ui.widgets.loss import LossSeries
 
 TRAIN_SMOOTHING = 20  # steps in the moving mean of the (noisy) minibatch loss
 VAL_COLOUR = "white"
 
-MLP_COLUMNS = ("lane", "optimizer", "lr (eff.)", "β", "batch", "λ", "train", "val", "acc", "‖w‖", "η/‖w‖²",
-               "λη", "E‖ĝ−g‖²", "temp.", "status", "schedule", "coupling")
+# (label, width): fits 120 terminal columns; optimizer, schedule, coupling and temperature of the
+# selected lane are in the status line.
+MLP_COLUMNS = (("lane", 14), ("lr", 7), ("β", 6), ("B", 4), ("λ", 6), ("train", 6), ("val", 6), ("acc", 5),
+               ("‖w‖", 5), ("η/‖w‖²", 7), ("λη", 6), ("E‖ĝ−g‖²", 7), ("status", STATUS_WIDTH))
+
+
+MLP_DROP = ("λη", "η/‖w‖²", "λ", "β", "‖w‖", "E‖ĝ−g‖²", "train")
 
 
 def moving_mean(values: np.ndarray, window: int = TRAIN_SMOOTHING) -> np.ndarray:
@@ -62,20 +67,21 @@ def last(values: np.ndarray) -> float | None:
     return float(values[-1]) if values.size else None
 
 
-def lane_row(lane: MLPLaneSnapshot, grad_noise: float | None) -> list[str]:
-    """The table cells after the lane's name (see MLP_COLUMNS)."""
-    lr, beta = lr_text(lane), decay_text(lane)
-    norm_lr = "—" if lane.norm_effective_lr is None else " ".join(fmt(v) for v in lane.norm_effective_lr)
+def lane_row(lane: MLPLaneSnapshot, grad_noise: float | None, regression: bool = False) -> list[str]:
+    """The table cells after the lane's name (see MLP_COLUMNS); a metric that does not apply
+    (accuracy of a regression, η/‖w‖² without a normalized layer) reads "—"."""
+    norm_lr = "—" if lane.norm_effective_lr is None else cell(min(lane.norm_effective_lr), 7)
     train = moving_mean(lane.train_loss[-TRAIN_SMOOTHING:]) if len(lane.train_loss) else np.empty(0)
-    return [lane.optimizer, lr, beta, str(lane.batch), fmt(lane.weight_decay), fmt(last(train)),
-            fmt(last(lane.val_loss)), fmt(last(lane.val_acc)), fmt(lane.weight_norm), norm_lr,
-            fmt(lane.intrinsic_lr), fmt(grad_noise), fmt(lane.temperature), lane.status, lane.schedule,
-            coupling_text(lane.optimizer, lane.hyper, lane.coupling)]
+    accuracy = None if regression else last(lane.val_acc)
+    return [cell(lane.effective_lr, 7), decay_text(lane), cell(lane.batch, 4), cell(lane.weight_decay, 6),
+            cell(last(train), 6), cell(last(lane.val_loss), 6), cell(accuracy, 5), cell(lane.weight_norm, 5), norm_lr,
+            cell(lane.intrinsic_lr, 6), cell(grad_noise, 7), status_cell(lane.status)]
 
 
 def mlp_rows(snapshot: Snapshot, grad_noise: dict[str, float]) -> dict[str, list[str]]:
     """The lanes table's cells after each lane's name; ``grad_noise``: the latest estimate per lane."""
-    return {lane.name: lane_row(lane, grad_noise.get(lane.name)) for lane in snapshot.lanes}
+    regression = snapshot.payload.task == "regression"
+    return {lane.name: lane_row(lane, grad_noise.get(lane.name), regression) for lane in snapshot.lanes}
 
 
 def problem_label(snapshot: Snapshot) -> str:
@@ -90,10 +96,13 @@ def mlp_status_text(snapshot: Snapshot, *, selected: str | None, running: bool, 
     parts = run_parts(snapshot, running=running, speed=speed, steps_per_second=steps_per_second,
                       frames_per_second=frames_per_second)
     parts[0] = problem_label(snapshot)
+    head = " · ".join(parts)
     regression = snapshot.payload.task == "regression"
-    for lane in snapshot.lanes:
-        if lane.name == selected:
-            metric = "val loss" if regression else "val acc"
-            value = last(lane.val_loss) if regression else last(lane.val_acc)
-            parts.append(f"▶ {lane.name}: {metric} {fmt(value)}, ‖w‖ {fmt(lane.weight_norm)}")
-    return " · ".join(parts)
+    lane = next((lane for lane in snapshot.lanes if lane.name == selected), None)
+    if lane is None:
+        return head
+    metric = "val loss" if regression else "val acc"
+    value = last(lane.val_loss) if regression else last(lane.val_acc)
+    detail = [f"▶ {lane.name} ({lane.optimizer})", lr_detail(lane), f"T {fmt(lane.temperature)}",
+              f"{metric} {fmt(value)}", f"‖w‖ {fmt(lane.weight_norm)}"]
+    return head + "\n" + " · ".join(detail)

@@ -85,7 +85,10 @@ class SteeringActions:
             self.worker.submit(RestoreLane(self.selected))
 
     def action_toggle_log(self) -> None:
-        self.log_scale = not self.log_scale
+        # automatic -> log -> linear -> automatic
+        self.log_scale = {None: True, True: False, False: None}[self.log_scale]
+        self.notify(f"loss scale: {'automatic' if self.log_scale is None else ('log' if self.log_scale else 'linear')}",
+                    timeout=2)
         self._dirty = True
 
     def action_speed(self, direction: int) -> None:

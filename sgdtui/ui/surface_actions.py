@@ -1,11 +1,12 @@
-"""Surface mode's actions: quick surfaces, the picker, expressions, pan and zoom.
+"""Surface mode's actions: quick surfaces, the picker, expressions, pan and zoom, and choosing
+where the selected lane starts (a mouse click, or the keyboard crosshair over SSH).
 
 A mixin of ``PlaygroundApp``; each action is available only in surface mode (``SurfaceView.actions``).
 """
 
 from __future__ import annotations
 
-from sgdtui.engine.commands import SwitchProblem
+from sgdtui.engine.commands import MoveStarts, SwitchProblem
 from sgdtui.ui.bindings import QUICK_SURFACES
 from sgdtui.ui.screens.expression import ExpressionScreen
 from sgdtui.ui.screens.pickers import surface_picker
@@ -40,7 +41,47 @@ class SurfaceActions:
             self.worker.submit(SwitchProblem({"expr": expr}, "default"))
 
     def action_pan(self, dx: int, dy: int) -> None:
-        self.view.pan(dx, dy)
+        """Arrows pan the view, or move the crosshair while one is up."""
+        if self.view.crosshair is not None:
+            self.view.move_crosshair(dx, dy)
+        else:
+            self.view.pan(dx, dy)
 
     def action_zoom(self, direction: int) -> None:
         self.view.zoom(direction)
+
+    def action_reset_view(self) -> None:
+        self.view.reset_view()
+
+    def action_crosshair(self) -> None:
+        """p: a crosshair at the selected lane's start (arrows move it); p or enter again starts the
+        lane there, escape puts it away."""
+        view = self.view
+        if view.crosshair is not None:
+            self.action_place_start()
+            return
+        lane = self._selected_lane()
+        if lane is None:
+            self.notify("no lane selected: press a to add one", severity="warning")
+            return
+        view.show_crosshair(tuple(float(v) for v in lane.positions[0, 0]))
+        self.notify("crosshair: arrows move it, p or enter starts the selected lane there, escape cancels",
+                    timeout=4)
+
+    def action_place_start(self) -> None:
+        point = self.view.crosshair
+        self.view.show_crosshair(None)
+        if point is not None:
+            self.start_selected_at(point)
+
+    def action_cancel_crosshair(self) -> None:
+        self.view.show_crosshair(None)
+
+    def start_selected_at(self, point: tuple[float, float]) -> None:
+        """The selected lane restarts from ``point`` (a recorded MoveStarts)."""
+        if self.selected is not None:
+            self.worker.submit(MoveStarts(self.selected, ((float(point[0]), float(point[1])),)))
+
+    def _selected_lane(self):
+        snapshot = self.worker.latest.snapshot
+        return next((lane for lane in snapshot.lanes if lane.name == self.selected), None)

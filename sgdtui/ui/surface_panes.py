@@ -11,12 +11,23 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.worker import Worker, WorkerState
 
-from sgdtui.engine.contours import level_lines
+from sgdtui.engine.contours import contour_map
 from sgdtui.engine.snapshot import Snapshot
 from sgdtui.engine.surfaces import Surface
-from sgdtui.ui.present import SURFACE_COLUMNS, loss_series, status_text, surface_rows, trajectory_views
+from sgdtui.ui.present import (
+    SURFACE_COLUMNS,
+    SURFACE_DROP,
+    anatomy_text,
+    legend_entries,
+    loss_series,
+    status_text,
+    surface_rows,
+    trajectory_views,
+)
 from sgdtui.ui.view_base import ModeView, ViewContext
-from sgdtui.ui.widgets.contour import ContourPlot
+from sgdtui.ui.widgets.colourbar import ColourBar
+from sgdtui.ui.widgets.contour import Arrow, ContourPlot, Shading
+from sgdtui.ui.widgets.legend import Legend
 from sgdtui.ui.widgets.loss import LossPlot
 
 PAN_FRACTION = 0.1
@@ -32,7 +43,12 @@ def surface_key(surface: Surface) -> tuple:
 class SurfaceView(ModeView):
     kind: ClassVar[str] = "surface"
     actions: ClassVar[frozenset[str]] = frozenset({"pan", "zoom", "noise", "quick_surface", "pick_surface",
-                                                   "expression"})
+                                                   "expression", "reset_view", "crosshair", "place_start",
+                                                   "cancel_crosshair"})
+    # Actions that only make sense while the crosshair is up (enter, escape).
+    crosshair_actions: ClassVar[frozenset[str]] = frozenset({"place_start", "cancel_crosshair"})
+    ARROW_SHARE = 0.15  # the update anatomy's longest arrow, as a share of the view
+    table_drop_order: ClassVar[tuple[str, ...]] = SURFACE_DROP
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
@@ -43,11 +59,15 @@ class SurfaceView(ModeView):
         self._levels_wanted: tuple | None = None
         self._shown: tuple | None = None  # what the plots show: a frame that only brings a new
         # Hessian read-out (a refresh after tab) redraws nothing here
+        self.crosshair: tuple[float, float] | None = None
 
     def compose(self) -> ComposeResult:
-        yield ContourPlot(id="contour")
+        with Vertical(id="contour-pane"):
+            yield ContourPlot(id="contour")
+            yield ColourBar(id="colourbar")
         with Vertical(id="curves"):
             yield LossPlot(id="loss")
+            yield Legend(id="legend")
 
     # --- drawing ---------------------------------------------------------------------------
     def show_snapshot(self, snapshot: Snapshot, context: ViewContext) -> None:
@@ -57,15 +77,21 @@ class SurfaceView(ModeView):
             self.surface, self._surface_key = surface, key
             self.limits = (tuple(surface.xlim), tuple(surface.ylim))
             self._request_levels()
+        arrows = () if context.running else self._anatomy_arrows(snapshot, context)
+        self.query_one(ContourPlot).set_overlay(self.crosshair, arrows)
+        title = surface.name
+        lane = next((lane for lane in snapshot.lanes if lane.name == context.selected), None)
+        if arrows and lane is not None:  # paused: the arrows' numbers, in the pane's title
+            title = f"{surface.name} · {anatomy_text(lane.anatomy)}"
         shown = (key, snapshot.version, snapshot.clock, context.selected, context.log_scale, id(context.colours),
-                 snapshot.lane_names())
+                 snapshot.lane_names(), context.colours.dark, title)
         if shown == self._shown:
             return
         self._shown = shown
-        self.query_one(ContourPlot).show(trajectory_views(snapshot, context.colours, context.selected),
-                                         title=surface.name)
+        self.query_one(ContourPlot).show(trajectory_views(snapshot, context.colours, context.selected), title=title)
         self.query_one(LossPlot).show(loss_series(snapshot, context.colours, context.selected), context.log_scale,
                                       y_label="loss")
+        self.query_one(Legend).show(legend_entries(snapshot, context.colours), context.selected)
 
     def table(self, snapshot: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         return SURFACE_COLUMNS, surface_rows(snapshot)
@@ -76,7 +102,59 @@ class SurfaceView(ModeView):
                            steps_per_second=steps_per_second, frames_per_second=frames_per_second)
 
     def forget(self) -> None:
-        self.surface, self._surface_key, self.limits, self._shown = None, None, None, None
+        self.surface, self._surface_key, self.limits, self._shown, self.crosshair = None, None, None, None, None
+
+    def _anatomy_arrows(self, snapshot: Snapshot, context: ViewContext) -> tuple[Arrow, ...]:
+        """Paused: the selected lane's next update taken apart, -lr*grad then what the optimizer adds
+        (tip to tail, so they visibly sum to the update), scaled together to be seen."""
+        lane = next((lane for lane in snapshot.lanes if lane.name == context.selected), None)
+        anatomy = getattr(lane, "anatomy", None)
+        if anatomy is None or self.limits is None:
+            return ()
+        longest = max(np.hypot(*anatomy.update), np.hypot(*anatomy.gradient_step))
+        if not np.isfinite(longest) or longest == 0:
+            return ()
+        (x0, x1), (y0, y1) = self.limits
+        scale = self.ARROW_SHARE * min(x1 - x0, y1 - y0) / longest
+        origin = tuple(float(v) for v in lane.current[0])
+        grey = (170, 170, 170) if context.colours.dark else (90, 90, 90)
+        step = (anatomy.gradient_step[0] * scale, anatomy.gradient_step[1] * scale)
+        extra = (anatomy.extra[0] * scale, anatomy.extra[1] * scale)
+        update = (anatomy.update[0] * scale, anatomy.update[1] * scale)
+        colour = context.colours.plot(lane.name)
+        arrows = [Arrow(origin, step, grey)]
+        if np.hypot(*extra) > 1e-3 * np.hypot(*update):
+            arrows.append(Arrow((origin[0] + step[0], origin[1] + step[1]), extra, grey))
+        arrows.append(Arrow(origin, update, colour))
+        self.anatomy_scale = scale
+        return tuple(arrows)
+
+    # --- the crosshair and clicks: where the selected lane starts -------------------------------
+    def show_crosshair(self, point: tuple[float, float] | None) -> None:
+        self.crosshair = point
+        self.query_one(ContourPlot).set_overlay(point, self.query_one(ContourPlot)._arrows)
+
+    def move_crosshair(self, dx: int, dy: int) -> None:
+        if self.crosshair is None or self.limits is None:
+            return
+        (x0, x1), (y0, y1) = self.limits
+        x = min(max(self.crosshair[0] + dx * (x1 - x0) / 40, x0), x1)
+        y = min(max(self.crosshair[1] + dy * (y1 - y0) / 40, y0), y1)
+        self.show_crosshair((x, y))
+
+    def on_click(self, event) -> None:
+        """A click on the contour pane starts the selected lane there."""
+        contour = self.query_one(ContourPlot)
+        offset = event.get_content_offset(contour)
+        point = None if offset is None else contour.data_at(offset.x, offset.y)
+        if point is not None:
+            event.stop()
+            self.show_crosshair(None)
+            self.app.start_selected_at(point)
+
+    def reset_view(self) -> None:
+        if self.surface is not None:
+            self._set_view(self.surface.xlim, self.surface.ylim)
 
     # --- pan and zoom ----------------------------------------------------------------------
     def pan(self, dx: int, dy: int) -> None:
@@ -109,12 +187,19 @@ class SurfaceView(ModeView):
         contour = self.query_one(ContourPlot)
         if key in self._levels:
             self._levels.move_to_end(key)
-            contour.set_levels(key, self._levels[key], xlim, ylim, minima)
+            self._show_levels(key, minima, self._levels[key])
             return
         contour.set_view(xlim, ylim)  # old lines, clipped, until the new ones arrive
-        self.run_worker(lambda: (key, minima, level_lines(surface.loss, xlim, ylim, log_levels=surface.log_levels,
+        self.run_worker(lambda: (key, minima, contour_map(surface.loss, xlim, ylim, log_levels=surface.log_levels,
                                                           min_value=surface.min_value)),
                         thread=True, exclusive=True, group="levels", name="levels", exit_on_error=False)
+
+    def _show_levels(self, key: tuple, minima, levels) -> None:
+        shading = Shading(levels.xs, levels.ys, levels.band_index(levels.values), len(levels.bands) + 1)
+        contour = self.query_one(ContourPlot)
+        contour.set_levels(key, levels.lines, key[1], key[2], minima, shading)
+        scale = "loss (log bands)" if self.surface is not None and self.surface.log_levels else "loss"
+        self.query_one(ColourBar).show(scale, [float(v) for v in levels.bands], contour.shade_colours())
 
     @property
     def levels_ready(self) -> bool:
@@ -128,9 +213,9 @@ class SurfaceView(ModeView):
         if event.state == WorkerState.ERROR:
             self.app.notify(f"level lines failed: {event.worker.error}", severity="error")
         elif event.state == WorkerState.SUCCESS:
-            key, minima, lines = event.worker.result
-            self._levels[key] = lines
+            key, minima, levels = event.worker.result
+            self._levels[key] = levels
             while len(self._levels) > LEVEL_CACHE:
                 self._levels.popitem(last=False)
             if key == self._levels_wanted:
-                self.query_one(ContourPlot).set_levels(key, lines, key[1], key[2], minima)
+                self._show_levels(key, minima, levels)

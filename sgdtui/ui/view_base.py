@@ -18,7 +18,7 @@ class ViewContext:
 
     colours: LaneColours
     selected: str | None
-    log_scale: bool
+    log_scale: bool | None  # None: chosen from the live range
     running: bool
 
 
@@ -37,7 +37,9 @@ class ModeView(Horizontal):
     def show_snapshot(self, snapshot: Snapshot, context: ViewContext) -> None:
         raise NotImplementedError
 
-    def table(self, snapshot: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
+    table_drop_order: ClassVar[tuple[str, ...]] = ()  # columns a narrow terminal gives up, first to last
+
+    def table(self, snapshot: Snapshot, context: ViewContext) -> tuple[tuple[tuple[str, int], ...], dict[str, list[str]]]:
         """(columns, rows) for the lanes table."""
         raise NotImplementedError
 

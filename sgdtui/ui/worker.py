@@ -75,6 +75,7 @@ class Frame:
     running: bool
     steps_per_frame: int | None
     steps_per_second: float
+    script_end: int | None = None  # the run paused here: the script's last step (space goes on)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,9 @@ class SessionWorker(Worker):
         self._seq = 0
         self._done_now = 0  # items handled since the last _mark_done
         self._held: list[Any] = []  # an item taken while pacing, handled first by the next _drain
+        # A script's run pauses once at its own step count (the session's ``steps``), then goes on.
+        self._stop_at = session.steps if session.steps and session.clock < session.steps else None
+        self._script_end: int | None = None
         self.errors: collections.deque[WorkerError] = collections.deque()
         self.latest: Frame = self._make_frame()  # published before the thread starts
         self._thread = threading.Thread(target=self._loop, name="sgdtui-session", daemon=True)
@@ -286,6 +290,7 @@ class SessionWorker(Worker):
         if isinstance(item, _Control):
             if item.running is not None:
                 self._running = item.running
+                self._script_end = None
                 self._rate_mark = None
                 if not item.running:
                     self._rate = 0.0
@@ -319,28 +324,41 @@ class SessionWorker(Worker):
     def _report(self, exc: BaseException, prefix: str = "") -> None:
         self.errors.append(WorkerError(f"{prefix}{type(exc).__name__}: {exc}"))
 
+    def _advance(self, n: int) -> None:
+        """Step ``n`` times, or up to the script's end, where the run pauses once."""
+        session = self._session
+        if self._stop_at is not None:
+            n = min(n, self._stop_at - session.clock)
+        if n > 0:
+            session.advance(n)
+        if self._stop_at is not None and session.clock >= self._stop_at:
+            self._script_end, self._stop_at = self._stop_at, None
+            self._running = False
+            self.errors.append(WorkerError(f"paused at the script's end (step {self._script_end}): space goes on",
+                                           severity="information"))
+
     def _run_one_frame(self, last_publish: float) -> float:
         start = time.perf_counter()
-        session = self._session
         if self._steps_per_frame is None:
             # Flat out: step in chunks of about CHUNK_SECONDS until a publish is due (or a command waits).
-            while (left := self.publish_period - (time.perf_counter() - last_publish)) > 0 and self._queue.empty():
+            while ((left := self.publish_period - (time.perf_counter() - last_publish)) > 0 and self._queue.empty()
+                   and self._running):
                 # The last chunk is cut to the time left, so publishes keep their rate.
                 seconds = min(CHUNK_SECONDS, left)
                 chunk = 8 if self._seconds_per_step <= 0 else int(seconds / self._seconds_per_step) + 1
                 chunk = min(chunk, 512)
                 chunk_start = time.perf_counter()
-                session.advance(chunk)
+                self._advance(chunk)
                 self._seconds_per_step = (time.perf_counter() - chunk_start) / chunk
         else:
-            session.advance(self._steps_per_frame)
+            self._advance(self._steps_per_frame)
         self._update_rate()
         now = time.perf_counter()
         if self._steps_per_frame is None:
             due = now - last_publish >= self.publish_period * 0.5
         else:  # paced: every frame, or every publish period when that is longer
             due = now - last_publish >= self.publish_period - self.frame_period * 0.5
-        if due:
+        if due or not self._running:
             self._publish()
             last_publish = now
         if self._steps_per_frame is not None:
@@ -367,7 +385,7 @@ class SessionWorker(Worker):
 
     def _make_frame(self) -> Frame:
         self._seq += 1
-        return Frame(self._seq, self._snapshot(), self._running, self._steps_per_frame, self._rate)
+        return Frame(self._seq, self._snapshot(), self._running, self._steps_per_frame, self._rate, self._script_end)
 
     def _snapshot(self) -> Snapshot:
         period = self.options.costly_period

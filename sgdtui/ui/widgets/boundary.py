@@ -1,13 +1,13 @@
-"""The decision-boundary pane (MLP mode): the selected lane's prediction over the training data.
+"""The decision-boundary pane (MLP mode): the selected lane's prediction over the data.
 
-Classification: every canvas cell gets a faint ``·`` in the colour of the class the network
-predicts at the cell's centre (looked up in the snapshot's probability grid), and the training
-points are painted on top as braille dots, one bright colour per class. Regression (1-D
-inputs): the points as braille dots and the network's fit as a braille curve.
+Classification: every canvas cell's background is shaded by the predicted class probabilities at
+its centre (the classes' colours mixed by probability, stronger where the network is sure), so the
+boundary is where the shading changes hue; the training points are braille dots in their class's
+bright colour and the validation points ``+`` marks, so the two are told apart. Regression (1-D
+inputs): the points (training dots, validation ``+``) and the network's fit as a braille curve.
 
-The data points never change during a run, so their braille cells are cached per
-(data key, canvas grid); a frame then costs one argmax over the prediction grid plus painting
-O(pane cells), whatever the dataset size.
+The data points never change during a run, so their cells are cached per (data key, canvas grid,
+theme); a frame then costs one pass over the prediction grid plus painting O(pane cells).
 """
 
 from __future__ import annotations
@@ -16,32 +16,42 @@ from collections import OrderedDict
 from typing import Hashable
 
 import numpy as np
+from textual.color import Color
 
-from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer
+from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer, marker_layer
 from sgdtui.ui.widgets.plotting import (
     CanvasGrid,
     PlotDataError,
+    blend,
     braille_cells,
     check_limits,
     rasterize_points,
     rasterize_polyline,
 )
 
-# (region colour, point colour) per class: xterm-256 colours, dim for regions and bright for points.
-CLASS_COLOURS: tuple[tuple[int, int], ...] = (
-    (24, 51), (94, 214), (22, 46), (90, 201), (100, 226), (18, 33), (88, 196), (240, 255),
+# Class colours: (on dark, on light) per class, the first ones colour-blind safe (Okabe-Ito).
+CLASS_COLOURS: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
+    ((86, 180, 233), (0, 114, 178)),
+    ((230, 159, 0), (213, 94, 0)),
+    ((53, 201, 152), (0, 130, 95)),
+    ((224, 139, 187), (170, 68, 130)),
+    ((240, 228, 66), (140, 115, 0)),
+    ((255, 120, 60), (185, 60, 0)),
+    ((150, 200, 255), (40, 80, 160)),
+    ((200, 200, 200), (80, 80, 80)),
 )
-REGION_GLYPH = "·"
-POINT_COLOUR = 250  # regression data points
-FIT_COLOUR = "cyan+"
+VALIDATION_MARKER = "+"
+# Shading opacity: a sure prediction shows its class clearly, an unsure one fades to the background.
+SURE, UNSURE = 0.42, 0.08
 
 
-def class_colours(index: int) -> tuple[int, int]:
-    return CLASS_COLOURS[index % len(CLASS_COLOURS)]
+def class_colour(index: int, dark: bool) -> tuple[int, int, int]:
+    on_dark, on_light = CLASS_COLOURS[index % len(CLASS_COLOURS)]
+    return on_dark if dark else on_light
 
 
 class DecisionBoundaryPlot(BraillePlot):
-    """Predicted class regions (or a regression fit) of one lane, with the data points on top."""
+    """Predicted class probabilities (or a regression fit) of one lane, with the data points on top."""
 
     POINT_CACHE_SIZE = 8
 
@@ -56,15 +66,19 @@ class DecisionBoundaryPlot(BraillePlot):
         self._grid: np.ndarray | None = None
         self._points = np.empty((0, 2))
         self._labels = np.empty(0, dtype=np.int64)
+        self._val_points = np.empty((0, 2))
+        self._val_labels = np.empty(0, dtype=np.int64)
         self._data_key: Hashable = None
-        self._fit_colour: PlotColor = FIT_COLOUR
+        self._fit_colour: PlotColor = (86, 180, 233)
         self._point_cache: OrderedDict[tuple, list[CellLayer]] = OrderedDict()
 
     def show_classes(self, probabilities: np.ndarray | None, xlim, ylim, points: np.ndarray, labels: np.ndarray,
-                     *, data_key: Hashable, title: str = "") -> None:
-        """Class regions from ``probabilities[res_y, res_x, C]`` over ``xlim x ylim``, points coloured by label.
+                     *, data_key: Hashable, title: str = "", val_points: np.ndarray | None = None,
+                     val_labels: np.ndarray | None = None) -> None:
+        """Class probabilities ``probabilities[res_y, res_x, C]`` over ``xlim x ylim`` as shading,
+        training points (and validation points) coloured by label.
 
-        ``data_key`` names the data set: the points' braille cells are cached under it.
+        ``data_key`` names the data set: the points' cells are cached under it.
         """
         if probabilities is not None and np.ndim(probabilities) != 3:
             raise PlotDataError(f"probabilities must have shape (res, res, classes), got {np.shape(probabilities)}")
@@ -72,13 +86,16 @@ class DecisionBoundaryPlot(BraillePlot):
         if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
             raise PlotDataError(f"points must be (n, 2) with one label each, got {points.shape} and {np.shape(labels)}")
         self._kind = "classification"
-        self._set_common(xlim, ylim, points, data_key, title)
+        val = np.empty((0, 2)) if val_points is None else np.asarray(val_points, dtype=np.float64).reshape(-1, 2)
+        self._set_common(xlim, ylim, points, val, data_key, title)
         self._labels = np.asarray(labels, dtype=np.int64).ravel()
+        self._val_labels = np.empty(0, dtype=np.int64) if val_labels is None else np.asarray(val_labels, np.int64).ravel()
         self._grid = None if probabilities is None else np.asarray(probabilities)
         self._data_changed()
 
     def show_fit(self, fit: np.ndarray | None, xlim, ylim, x: np.ndarray, y: np.ndarray, *, data_key: Hashable,
-                 title: str = "", colour: PlotColor = FIT_COLOUR) -> None:
+                 title: str = "", colour: PlotColor = (86, 180, 233), val_x: np.ndarray | None = None,
+                 val_y: np.ndarray | None = None) -> None:
         """A 1-D regression: ``fit[res]`` at ``linspace(*xlim, res)`` over the points (x, y)."""
         x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
         if x.shape != y.shape:
@@ -86,17 +103,25 @@ class DecisionBoundaryPlot(BraillePlot):
         if fit is not None and np.ndim(fit) != 1:
             raise PlotDataError(f"fit must have shape (res,), got {np.shape(fit)}")
         self._kind = "regression"
-        self._set_common(xlim, ylim, np.stack([x, y], axis=1), data_key, title)
+        val = np.empty((0, 2)) if val_x is None else np.stack([np.ravel(val_x), np.ravel(val_y)], axis=1)
+        self._set_common(xlim, ylim, np.stack([x, y], axis=1), val, data_key, title)
         self._grid = None if fit is None else np.asarray(fit, dtype=np.float64)
         self._fit_colour = colour
         self._data_changed()
 
-    def _set_common(self, xlim, ylim, points: np.ndarray, data_key: Hashable, title: str) -> None:
+    def _set_common(self, xlim, ylim, points: np.ndarray, val_points: np.ndarray, data_key: Hashable,
+                    title: str) -> None:
         self._xlim, self._ylim = check_limits("xlim", xlim), check_limits("ylim", ylim)
-        self._points, self._title = points, title
+        self._points, self._val_points, self._title = points, val_points, title
         if data_key != self._data_key:
             self._data_key = data_key
             self._point_cache.clear()
+
+    def _dark(self) -> bool:
+        return bool(self.app.current_theme.dark)
+
+    def _background(self) -> tuple[int, int, int]:
+        return Color.parse(self.app.current_theme.background or ("#1e1e1e" if self._dark() else "#ffffff")).rgb
 
     def _prepare_axes(self, width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
         self._set_axes(width, height, self._xlim, self._ylim, self._title)
@@ -113,40 +138,53 @@ class DecisionBoundaryPlot(BraillePlot):
         return [self._region_layer(grid), *self._point_layers(grid)]
 
     def _region_layer(self, grid: CanvasGrid) -> CellLayer:
-        """One dim ``·`` per canvas cell in the colour of the class predicted at its centre."""
+        """Each canvas cell's background: the class colours mixed by the predicted probabilities at
+        its centre, over the theme's background, more opaque the surer the prediction."""
         probabilities = self._grid
         empty = np.empty(0, dtype=np.int64)
         if probabilities is None or probabilities.size == 0:
-            return CellLayer(empty, empty, REGION_GLYPH, 0)
+            return CellLayer(empty, empty, None, None, backgrounds=[])
         cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows), indexing="ij")
         cols, rows = cols.ravel(), rows.ravel()
         xs, ys = grid.cell_centres(cols, rows)
-        res_y, res_x = probabilities.shape[:2]
-        # Nearest prediction-grid node; cells outside the prediction grid are left blank.
+        res_y, res_x, n_classes = probabilities.shape
+        # Nearest prediction-grid node; cells outside the prediction grid are left unshaded.
         fx = (xs - self._xlim[0]) / (self._xlim[1] - self._xlim[0]) * (res_x - 1)
         fy = (ys - self._ylim[0]) / (self._ylim[1] - self._ylim[0]) * (res_y - 1)
         inside = (fx > -0.5) & (fx < res_x - 0.5) & (fy > -0.5) & (fy < res_y - 0.5)
         ix = np.clip(np.rint(fx[inside]), 0, res_x - 1).astype(np.int64)
         iy = np.clip(np.rint(fy[inside]), 0, res_y - 1).astype(np.int64)
-        predicted = np.argmax(probabilities[iy, ix], axis=1)
-        colours = [class_colours(int(c))[0] for c in predicted]
-        return CellLayer(cols[inside], rows[inside], REGION_GLYPH, colours)
+        p = probabilities[iy, ix]  # (cells, C)
+        dark = self._dark()
+        palette = np.array([class_colour(k, dark) for k in range(n_classes)], dtype=np.float64)
+        mixed = p @ palette  # the expected colour under the predicted distribution
+        # How sure: 0 at uniform, 1 at one class (normalised so it reads the same for any C).
+        sure = (p.max(axis=1) - 1.0 / n_classes) / (1.0 - 1.0 / n_classes) if n_classes > 1 else np.ones(len(p))
+        strength = UNSURE + (SURE - UNSURE) * np.clip(sure, 0.0, 1.0)
+        bg = self._background()
+        backgrounds = [blend(tuple(int(round(v)) for v in colour), bg, float(a)) for colour, a in zip(mixed, strength)]
+        return CellLayer(cols[inside], rows[inside], None, None, backgrounds=backgrounds)
 
     def _point_layers(self, grid: CanvasGrid) -> list[CellLayer]:
-        key = (grid,)
+        dark = self._dark()
+        key = (grid, dark)
         cached = self._point_cache.get(key)
         if cached is not None:
             self._point_cache.move_to_end(key)
             return cached
         self.point_layer_builds += 1
         layers = []
+        grey = (200, 200, 200) if dark else (70, 70, 70)
         if self._kind == "regression":
-            dots = rasterize_points(self._points, grid)
-            layers.append(cells_layer(braille_cells(dots, grid), POINT_COLOUR))
+            layers.append(cells_layer(braille_cells(rasterize_points(self._points, grid), grid), grey))
+            layers.append(marker_layer(self._val_points, grid, VALIDATION_MARKER, grey))
         else:
             for label in np.unique(self._labels):
                 dots = rasterize_points(self._points[self._labels == label], grid)
-                layers.append(cells_layer(braille_cells(dots, grid), class_colours(int(label))[1], "bold"))
+                layers.append(cells_layer(braille_cells(dots, grid), class_colour(int(label), dark), "bold"))
+            for label in np.unique(self._val_labels):
+                layers.append(marker_layer(self._val_points[self._val_labels == label], grid, VALIDATION_MARKER,
+                                           class_colour(int(label), dark), "bold"))
         self._point_cache[key] = layers
         while len(self._point_cache) > self.POINT_CACHE_SIZE:
             self._point_cache.popitem(last=False)

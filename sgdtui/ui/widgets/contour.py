@@ -11,11 +11,13 @@ number of steps:
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
 
 import numpy as np
+from textual.color import Color
 
 from sgdtui.engine.contours import LevelLine
 from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer, marker_layer
@@ -27,17 +29,20 @@ from sgdtui.ui.widgets.plotting import (
     check_limits,
     decimate_path,
     dot_mask,
+    line_colour,
     mask_cells,
     rasterize_polyline,
+    shade_colours,
 )
 
-# Level lines from low to high: a dim grey ramp that reads on dark and light themes.
+# Level lines without shading (a loss-landscape slice): a grey ramp that reads on both themes.
 LEVEL_COLOURS: tuple[int, ...] = (238, 239, 240, 241, 242, 243, 244, 245, 246, 247)
 CURRENT_MARKER = "●"
-SELECTED_CURRENT_MARKER = "◉"
 DIVERGED_MARKER = "✗"
 MINIMUM_MARKER = "★"
-MINIMUM_COLOUR = "orange+"
+CROSSHAIR = "┼"
+# Arrow heads by direction, counter-clockwise from east, for the update anatomy.
+ARROW_HEADS = ("→", "↗", "↑", "↖", "←", "↙", "↓", "↘")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,27 @@ class TrajectoryView:
     current: np.ndarray  # (N, 2) current points
     diverged: np.ndarray  # (N,) bool
     selected: bool = False
+    glyph: str = CURRENT_MARKER  # the lane's marker for its current points
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """A vector drawn from ``origin`` (the update anatomy: -lr*grad, momentum, the step itself)."""
+
+    origin: tuple[float, float]
+    vector: tuple[float, float]
+    color: PlotColor
+
+
+@dataclass(frozen=True)
+class Shading:
+    """Loss bands on a grid over the view: ``bands[j, i]`` is the band of the value at
+    (xs[i], ys[j]) (-1: not finite); the pane colours each cell by the band at its centre."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    bands: np.ndarray
+    n_bands: int
 
 
 @dataclass
@@ -113,8 +139,11 @@ class ContourPlot(BraillePlot):
         self._ylim: tuple[float, float] = (-1.0, 1.0)
         self._trajectories: tuple[TrajectoryView, ...] = ()
         self._title = ""
-        self._level_cache: OrderedDict[tuple, CellLayer] = OrderedDict()
+        self._level_cache: OrderedDict[tuple, list[CellLayer]] = OrderedDict()
         self._path_rasters: dict[tuple[str, int], _PathRaster] = {}
+        self._shading: Shading | None = None
+        self.crosshair: tuple[float, float] | None = None
+        self._arrows: tuple[Arrow, ...] = ()
 
     @property
     def view(self) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -136,18 +165,39 @@ class ContourPlot(BraillePlot):
         xlim: tuple[float, float],
         ylim: tuple[float, float],
         minima: np.ndarray | None = None,
+        shading: Shading | None = None,
     ) -> None:
-        """Use ``levels`` (traced for the view ``xlim x ylim``) and show that view.
+        """Use ``levels`` (traced for the view ``xlim x ylim``), the ``shading`` behind them, and
+        show that view.
 
         ``key`` identifies surface + view: while it stays the same, the
-        rasterised level lines are reused for each pane size.
+        rasterised level lines and shading are reused for each pane size.
         """
         self._xlim, self._ylim = check_limits("xlim", xlim), check_limits("ylim", ylim)
         if key != self._levels_key:
             self._levels_key = key
             self._levels = list(levels)
+            self._shading = shading
         self._minima = as_points(np.empty((0, 2)) if minima is None else minima, "minima")
         self._data_changed()
+
+    def set_overlay(self, crosshair: tuple[float, float] | None, arrows: tuple[Arrow, ...] = ()) -> None:
+        """The keyboard crosshair (None: hidden) and the update-anatomy arrows."""
+        if (crosshair, arrows) != (self.crosshair, self._arrows):
+            self.crosshair, self._arrows = crosshair, tuple(arrows)
+            self._data_changed()
+
+    def shade_colours(self) -> list[tuple[int, int, int]]:
+        """The band colours of the current shading in the current theme (for a colour bar too)."""
+        n = self._shading.n_bands if self._shading is not None else 0
+        return shade_colours(n, self._background(), self._dark())
+
+    def _dark(self) -> bool:
+        return bool(self.app.current_theme.dark)
+
+    def _background(self) -> tuple[int, int, int]:
+        colour = Color.parse(self.app.current_theme.background or ("#1e1e1e" if self._dark() else "#ffffff"))
+        return colour.rgb
 
     def set_view(self, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
         """Show ``xlim x ylim`` (the current level lines are redrawn clipped to it)."""
@@ -172,13 +222,31 @@ class ContourPlot(BraillePlot):
         self._set_axes(width, height, self._xlim, self._ylim, self._title)
         return self._xlim, self._ylim
 
-    def _level_layer(self, grid: CanvasGrid) -> CellLayer:
-        cache_key = (self._levels_key, grid)
+    def _level_layers(self, grid: CanvasGrid) -> list[CellLayer]:
+        """The shading (cell backgrounds by loss band) and the level lines over it, cached per
+        surface+view, canvas and theme."""
+        dark = self._dark()
+        cache_key = (self._levels_key, grid, dark, self.app.theme)
         cached = self._level_cache.get(cache_key)
         if cached is not None:
             self._level_cache.move_to_end(cache_key)
             return cached
         self.level_point_builds += 1
+        layers = []
+        shades = self.shade_colours()
+        band_of_level = None
+        if self._shading is not None and shades:
+            cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows), indexing="ij")
+            cols, rows = cols.ravel(), rows.ravel()
+            xs, ys = grid.cell_centres(cols, rows)
+            shading = self._shading
+            ix = np.clip(np.searchsorted(shading.xs, xs), 0, len(shading.xs) - 1)
+            iy = np.clip(np.searchsorted(shading.ys, ys), 0, len(shading.ys) - 1)
+            bands = shading.bands[iy, ix]
+            keep = bands >= 0
+            layers.append(CellLayer(cols[keep], rows[keep], None, None,
+                                    backgrounds=[shades[min(int(b), len(shades) - 1)] for b in bands[keep]]))
+            band_of_level = np.linspace(0, len(shades) - 1, max(len(self._levels), 1)).round().astype(int)
         dots, tags = [np.empty((0, 2), dtype=np.int64)], [np.empty(0, dtype=np.int64)]
         for index, line in enumerate(self._levels):
             for segment in line.segments:
@@ -186,13 +254,18 @@ class ContourPlot(BraillePlot):
                 dots.append(segment_dots)
                 tags.append(np.full(len(segment_dots), index, dtype=np.int64))
         cells = braille_cells(np.concatenate(dots), grid, np.concatenate(tags))
-        ramp = np.asarray(LEVEL_COLOURS)
-        shade = np.clip((cells.sources * len(ramp)) // max(len(self._levels), 1), 0, len(ramp) - 1)
-        layer = CellLayer(cells.cols, cells.rows, cells.glyphs, [int(c) for c in ramp[shade]])
-        self._level_cache[cache_key] = layer
+        if band_of_level is not None:
+            colours = [line_colour(shades[band_of_level[min(int(t), len(band_of_level) - 1)]], dark)
+                       for t in cells.sources]
+        else:
+            ramp_ = np.asarray(LEVEL_COLOURS)
+            shade = np.clip((cells.sources * len(ramp_)) // max(len(self._levels), 1), 0, len(ramp_) - 1)
+            colours = [int(c) for c in ramp_[shade]]
+        layers.append(CellLayer(cells.cols, cells.rows, cells.glyphs, colours))
+        self._level_cache[cache_key] = layers
         while len(self._level_cache) > self.LEVEL_CACHE_SIZE:
             self._level_cache.popitem(last=False)
-        return layer
+        return layers
 
     def _path_mask(self, key: tuple[str, int], path: np.ndarray, grid: CanvasGrid) -> np.ndarray:
         """Dots lit by ``path``; only the part appended since the last frame is rasterised."""
@@ -218,10 +291,8 @@ class ContourPlot(BraillePlot):
         return np.array(frozen, dtype=np.float64).reshape(-1, 2)
 
     def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
-        layers = [
-            self._level_layer(grid),
-            marker_layer(self._minima, grid, MINIMUM_MARKER, MINIMUM_COLOUR, "bold"),
-        ]
+        marker_colour = (255, 255, 255) if self._dark() else (0, 0, 0)
+        layers = [*self._level_layers(grid), marker_layer(self._minima, grid, MINIMUM_MARKER, marker_colour, "bold")]
         # Selected lane last, so it is drawn over the others.
         lanes = sorted(self._trajectories, key=lambda lane: lane.selected)
         live_keys = set()
@@ -233,12 +304,35 @@ class ContourPlot(BraillePlot):
             layers.append(cells_layer(mask_cells(mask, grid), lane.color, "bold" if lane.selected else None))
         for key in set(self._path_rasters) - live_keys:
             del self._path_rasters[key]
+        for arrow in self._arrows:
+            layers.extend(arrow_layers(arrow, grid))
         for lane in lanes:
             current = as_points(lane.current, f"current of lane {lane.name!r}")
             diverged = np.asarray(lane.diverged, dtype=bool).ravel()
-            marker = SELECTED_CURRENT_MARKER if lane.selected else CURRENT_MARKER
-            layers.append(marker_layer(current[~diverged], grid, marker, lane.color, "bold"))
+            style = "bold reverse" if lane.selected else "bold"
+            layers.append(marker_layer(current[~diverged], grid, lane.glyph, lane.color, style))
             layers.append(
                 marker_layer(self._frozen_points(lane), grid, DIVERGED_MARKER, lane.color, "bold", pin_to_edge=True)
             )
+        if self.crosshair is not None:
+            layers.append(marker_layer(np.array([self.crosshair]), grid, CROSSHAIR, marker_colour, "bold",
+                                       pin_to_edge=True))
         return layers
+
+
+def arrow_layers(arrow: Arrow, grid: CanvasGrid) -> list[CellLayer]:
+    """A braille shaft from the origin to origin + vector, and an arrow head glyph at its tip."""
+    origin = np.asarray(arrow.origin, dtype=np.float64)
+    tip = origin + np.asarray(arrow.vector, dtype=np.float64)
+    if not (np.isfinite(origin).all() and np.isfinite(tip).all()):
+        return []
+    shaft = rasterize_polyline(np.stack([origin, tip]), grid)
+    (x0, x1), (y0, y1) = grid.xlim, grid.ylim
+    # The head's direction in screen space (cells are twice as tall as wide: scale accordingly).
+    dx = arrow.vector[0] / (x1 - x0) * grid.cols
+    dy = arrow.vector[1] / (y1 - y0) * grid.rows * 2
+    if dx == 0 and dy == 0:
+        return []
+    head = ARROW_HEADS[int(round(math.atan2(dy, dx) / (math.pi / 4))) % 8]
+    return [cells_layer(braille_cells(shaft, grid), arrow.color),
+            marker_layer(tip[None, :], grid, head, arrow.color, "bold", pin_to_edge=True)]

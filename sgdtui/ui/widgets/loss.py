@@ -1,10 +1,15 @@
 """Loss-versus-step curves (also train/val loss or accuracy in MLP mode).
 
 Each curve is min/max-decimated to the pane's braille columns (spikes stay
-visible) and painted as braille cells (see ``contour.BraillePlot``), so the
+visible) and painted as braille cells (see ``plot_base.BraillePlot``), so the
 frame cost does not grow with the run length. Log scale is applied here (log10, non-positive
 values skipped), not by plotext, whose log mode re-applies itself on every
 build.
+
+An honest scale: a diverged lane's curve never sets the limits (it is drawn up to its divergence,
+clipped, with a ✗ at that step); with ``log_scale=None`` the scale is chosen from the live range
+(log when it spans more than three decades). The legend is not drawn over the data: the view puts
+a ``Legend`` beside the pane.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer
+from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer, marker_layer
 from sgdtui.ui.widgets.plotting import (
     DOTS_X,
     CanvasGrid,
@@ -26,17 +31,30 @@ from sgdtui.ui.widgets.plotting import (
 )
 
 LEGEND_SWATCH = "▬"
+DIVERGED_MARKER = "✗"
+AUTO_LOG_DECADES = 3.0  # auto scale: log when the live curves span more than this many decades
 
 
 @dataclass(frozen=True)
 class LossSeries:
-    """One curve: ``values[i]`` measured at ``steps[i]``."""
+    """One curve: ``values[i]`` measured at ``steps[i]``; ``diverged_at``: the step at which the
+    lane diverged (its values from there on are not drawn, and none of them sets the scale)."""
 
     name: str
     color: PlotColor  # a plotext colour
     steps: np.ndarray
     values: np.ndarray
     selected: bool = False
+    diverged_at: int | None = None
+
+
+def wants_log(series: Sequence[LossSeries]) -> bool:
+    """The automatic scale: log when every live value is positive and they span > 3 decades."""
+    live = [np.asarray(one.values, dtype=np.float64) for one in series if one.diverged_at is None]
+    values = np.concatenate([v[np.isfinite(v)] for v in live]) if live else np.empty(0)
+    if values.size < 2 or values.min() <= 0:
+        return False
+    return float(np.log10(values.max() / values.min())) > AUTO_LOG_DECADES
 
 
 def _padded(low: float, high: float) -> tuple[float, float]:
@@ -64,25 +82,36 @@ class LossPlot(BraillePlot):
         self.y_label = y_label
         self._series: tuple[LossSeries, ...] = ()
         self._log_scale = False
+        self._auto = False
         self._title = ""
         self._curves: list[tuple[LossSeries, np.ndarray, np.ndarray]] = []
+        self.show_legend = False  # a legend inside the canvas (the playground's views put one beside it)
 
-    def show(self, series: Sequence[LossSeries], log_scale: bool, title: str = "", y_label: str | None = None) -> None:
-        """Redraw with these curves (selected one drawn last, in bold)."""
+    @property
+    def log_scale(self) -> bool:
+        """The scale in use (after the automatic choice)."""
+        return self._log_scale
+
+    def show(self, series: Sequence[LossSeries], log_scale: bool | None, title: str = "",
+             y_label: str | None = None) -> None:
+        """Redraw with these curves (selected one drawn last, in bold); ``log_scale`` None chooses
+        the scale from the live range."""
         for one in series:
             if np.shape(one.steps) != np.shape(one.values):
                 raise PlotDataError(
                     f"series {one.name!r}: steps shape {np.shape(one.steps)} != values shape {np.shape(one.values)}"
                 )
         self._series = tuple(series)
-        self._log_scale = bool(log_scale)
+        self._auto = log_scale is None
+        self._log_scale = wants_log(self._series) if log_scale is None else bool(log_scale)
         self._title = title
         if y_label is not None:
             self.y_label = y_label
         self._data_changed()
 
     def _heading(self) -> str:
-        quantity = f"{self.y_label} (log)" if self._log_scale else self.y_label
+        scale = ("log" if self._log_scale else "") + (", auto" if self._auto and self._log_scale else "")
+        quantity = f"{self.y_label} ({scale})" if scale else self.y_label
         return f"{self._title} · {quantity}" if self._title else quantity
 
     def _finite_curves(self) -> list[tuple[LossSeries, np.ndarray, np.ndarray]]:
@@ -92,17 +121,24 @@ class LossPlot(BraillePlot):
             values = np.asarray(one.values, dtype=np.float64).ravel()
             values = log_safe(values) if self._log_scale else values
             finite = np.isfinite(steps) & np.isfinite(values)
+            if one.diverged_at is not None:
+                finite &= steps < one.diverged_at
             curves.append((one, steps[finite], values[finite]))
         return curves
 
     def _prepare_axes(self, width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
         self._curves = self._finite_curves()
         all_steps = np.concatenate([c[1] for c in self._curves]) if self._curves else np.empty(0)
-        all_values = np.concatenate([c[2] for c in self._curves]) if self._curves else np.empty(0)
-        if all_steps.size:
+        live = [c for c in self._curves if c[0].diverged_at is None and c[2].size]
+        # Diverged lanes never set the scale (a 1e22 just before blowing up flattens every live curve).
+        scale_values = np.concatenate([c[2] for c in live]) if live else (
+            np.concatenate([c[2] for c in self._curves]) if self._curves else np.empty(0))
+        if all_steps.size and scale_values.size:
             xlim = (float(all_steps.min()), float(all_steps.max()))
             xlim = xlim if xlim[1] > xlim[0] else (xlim[0] - 1.0, xlim[0] + 1.0)
-            ylim = _padded(float(all_values.min()), float(all_values.max()))
+            if not live:  # everything diverged: a robust range, not the blow-up
+                scale_values = scale_values[scale_values <= np.quantile(scale_values, 0.9)]
+            ylim = _padded(float(scale_values.min()), float(scale_values.max()))
         else:
             xlim, ylim = (0.0, 1.0), (0.0, 1.0)
         self._set_axes(width, height, xlim, ylim, self._heading(), y_log=self._log_scale)
@@ -117,7 +153,11 @@ class LossPlot(BraillePlot):
             steps_kept, values_kept = decimate_series(steps, values, max_points=2 * DOTS_X * grid.cols + 2)
             dots = rasterize_polyline(np.stack([steps_kept, values_kept], axis=1), grid)
             layers.append(cells_layer(braille_cells(dots, grid), one.color, "bold" if one.selected else None))
-        layers.extend(self._legend(grid))
+            if one.diverged_at is not None:  # where it left: at its last drawn value, pinned into view
+                mark = np.array([[float(one.diverged_at), float(values_kept[-1])]])
+                layers.append(marker_layer(mark, grid, DIVERGED_MARKER, one.color, "bold", pin_to_edge=True))
+        if self.show_legend:
+            layers.extend(self._legend(grid))
         return layers
 
     def _legend(self, grid: CanvasGrid) -> list[CellLayer]:

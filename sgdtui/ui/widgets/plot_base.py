@@ -35,13 +35,16 @@ PlotColor = str | int | tuple
 
 @dataclass(frozen=True)
 class CellLayer:
-    """Glyphs to paint at canvas cells (column, row from the bottom), one colour or one per cell."""
+    """Glyphs to paint at canvas cells (column, row from the bottom), one colour or one per cell.
+    ``backgrounds`` (one or one per cell) recolours the cells' background too (shading); glyphs
+    of later layers keep the background an earlier layer gave the cell."""
 
     cols: np.ndarray
     rows: np.ndarray
-    glyphs: list[str] | str
-    colours: list[PlotColor] | PlotColor
+    glyphs: list[str] | str | None
+    colours: list[PlotColor] | PlotColor | None
     style: str | None = None
+    backgrounds: list[PlotColor] | PlotColor | None = None
 
     def __len__(self) -> int:
         return len(self.cols)
@@ -135,6 +138,19 @@ class BraillePlot(PlotextPlot):
         self._rendered_lines: list[Runs] = []
         self._text: tuple[tuple | None, Text | None] = (None, None)
         self._strips: tuple[tuple | None, list[Strip]] = (None, [])
+        self.canvas: tuple[CanvasGrid, int, int, int] | None = None  # the last frame's canvas and where it sits
+
+    def data_at(self, x: int, y: int) -> tuple[float, float] | None:
+        """The data coordinates of the canvas cell at widget offset (x, y) (a mouse click), or None
+        off the canvas."""
+        if self.canvas is None:
+            return None
+        grid, col0, row0, height = self.canvas
+        col, row = x - col0, height - 1 - y - row0  # matrix rows count from the bottom
+        if not (0 <= col < grid.cols and 0 <= row < grid.rows):
+            return None
+        xs, ys = grid.cell_centres(np.array([col]), np.array([row]))
+        return float(xs[0]), float(ys[0])
 
     def _data_changed(self) -> None:
         self._generation += 1
@@ -211,8 +227,10 @@ class BraillePlot(PlotextPlot):
         matrix = plt.monitor.matrix
         cols, rows = len(matrix.Cols_canvas), len(matrix.Rows_canvas)
         painted = 0
+        self.canvas = None
         if cols >= 2 and rows >= 2:
             grid = CanvasGrid(xlim, ylim, cols, rows)
+            self.canvas = (grid, matrix.Cols_canvas.start, matrix.Rows_canvas.start, height)
             for layer in self._layers(grid):
                 painted += self._paint(matrix, layer)
         self.last_frame_points = painted
@@ -221,12 +239,20 @@ class BraillePlot(PlotextPlot):
     @staticmethod
     def _paint(matrix: object, layer: CellLayer) -> int:
         col0, row0 = matrix.Cols_canvas.start, matrix.Rows_canvas.start
-        style = layer.style or NO_STYLE
         count = len(layer)
+        cols, rows = layer.cols.tolist(), layer.rows.tolist()
+        if layer.backgrounds is not None:
+            backgrounds = layer.backgrounds if isinstance(layer.backgrounds, list) else [layer.backgrounds] * count
+            background = matrix.background
+            for col, row, colour in zip(cols, rows, backgrounds):
+                background[row0 + row][col0 + col] = colour
+        if layer.glyphs is None:
+            return count
+        style = layer.style or NO_STYLE
         glyphs = layer.glyphs if isinstance(layer.glyphs, list) else [layer.glyphs] * count
         colours = layer.colours if isinstance(layer.colours, list) else [layer.colours] * count
         marker, foreground, styles = matrix.marker, matrix.fullground, matrix.style
-        for col, row, glyph, colour in zip(layer.cols.tolist(), layer.rows.tolist(), glyphs, colours):
+        for col, row, glyph, colour in zip(cols, rows, glyphs, colours):
             marker[row0 + row][col0 + col] = glyph
             foreground[row0 + row][col0 + col] = colour
             styles[row0 + row][col0 + col] = style
@@ -257,6 +283,8 @@ class BraillePlot(PlotextPlot):
         if y_log:
             y_labels = [format_tick(10.0**tick) for tick in y_ticks]
         plt = self.plt
+        if title and len(title) > width - 2:  # plotext drops a title that does not fit: shorten it instead
+            title = title[: max(width - 3, 1)] + "…"
         plt.title(title or None)
         plt.xlim(*xlim)
         plt.ylim(*ylim)

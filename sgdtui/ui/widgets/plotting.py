@@ -416,3 +416,42 @@ def tick_positions(low: float, high: float, count: int) -> tuple[list[float], li
     """Nice ticks inside [low, high] as plotext wants them: positions and labels."""
     ticks = nice_ticks(low, high, count)
     return [float(t) for t in ticks], [format_tick(float(t)) for t in ticks]
+
+
+# --- colours for shading -------------------------------------------------------------------------
+
+# viridis at five stops: perceptually ordered, readable by colour-blind viewers, dark for low loss.
+VIRIDIS: tuple[tuple[int, int, int], ...] = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+# How much of the ramp shows through the theme's background: enough to read the bands, little
+# enough that lanes' paths and level lines stay the brightest thing on the pane.
+SHADE_STRENGTH = {True: 0.45, False: 0.40}  # dark theme, light theme
+
+
+def ramp(n: int, stops: tuple[tuple[int, int, int], ...] = VIRIDIS) -> list[tuple[int, int, int]]:
+    """``n`` colours evenly along the piecewise-linear ramp through ``stops``."""
+    if n <= 0:
+        return []
+    positions = np.linspace(0.0, len(stops) - 1, n)
+    out = []
+    for position in positions:
+        low = min(int(position), len(stops) - 2)
+        t = position - low
+        a, b = np.asarray(stops[low], dtype=np.float64), np.asarray(stops[low + 1], dtype=np.float64)
+        out.append(tuple(int(round(v)) for v in a + t * (b - a)))
+    return out
+
+
+def blend(colour: tuple[int, int, int], background: tuple[int, int, int], strength: float) -> tuple[int, int, int]:
+    """``colour`` laid over ``background`` at opacity ``strength``."""
+    return tuple(int(round(bg + strength * (c - bg))) for c, bg in zip(colour, background))
+
+
+def shade_colours(n: int, background: tuple[int, int, int], dark: bool) -> list[tuple[int, int, int]]:
+    """The shading of ``n`` loss bands, low to high, over the theme's background."""
+    return [blend(c, background, SHADE_STRENGTH[dark]) for c in ramp(n)]
+
+
+def line_colour(shade: tuple[int, int, int], dark: bool) -> tuple[int, int, int]:
+    """A level line's colour over its band's shade: lighter on dark themes, darker on light ones."""
+    target = (255, 255, 255) if dark else (0, 0, 0)
+    return blend(target, shade, 0.45)
