@@ -305,7 +305,7 @@ async def test_running_panes_redraw_at_their_rates_and_table_cells_update_in_pla
         from sgdtui.ui.view_base import ViewContext
 
         table, loss = app.query_one(LanesTable), app.query_one("#train-loss", LossPlot)
-        row_keys = list(table.rows)
+        row_keys = table.row_names
         boundary = app.query_one(DecisionBoundaryPlot)
         view = app.view
         now = [100.0]
@@ -325,10 +325,10 @@ async def test_running_panes_redraw_at_their_rates_and_table_cells_update_in_pla
         generation = boundary._generation
         view.show_snapshot(frame.snapshot, ViewContext(app.colours, app.selected, app.log_scale, running=False))
         assert boundary._generation == generation  # same data: no redraw at all
-        assert list(table.rows) == row_keys  # same lanes: cells replaced, rows kept
-        train = app.worker.latest.snapshot.lane(row_keys[0].value).train_loss
+        assert table.row_names == row_keys  # same lanes: cells replaced, rows kept
+        train = app.worker.latest.snapshot.lane(row_keys[0]).train_loss
         app.render_frame(frame)
-        assert list(table.rows) == row_keys and table.get_cell(row_keys[0], "train") != "—" and len(train) == 3
+        assert table.row_names == row_keys and table.get_cell(row_keys[0], "train") != "—" and len(train) == 3
 
 
 async def test_braille_lines_match_the_text_render():

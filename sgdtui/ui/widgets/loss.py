@@ -14,6 +14,7 @@ a ``Legend`` beside the pane.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -58,12 +59,32 @@ def wants_log(series: Sequence[LossSeries]) -> bool:
 
 
 def _padded(low: float, high: float) -> tuple[float, float]:
-    """Limits a little wider than the data, never empty (a flat curve gets a unit-ish band)."""
+    """Limits a little wider than the data, never empty (a flat curve gets a unit-ish band),
+    rounded outwards to a nice step so they hold still while the curves move inside them (the
+    figure's axes are laid out again only when the limits change)."""
     if high <= low:
         half = max(abs(low) * 0.1, 0.5)
-        return low - half, high + half
+        low, high = low - half, high + half
     pad = (high - low) * 0.05
-    return low - pad, high + pad
+    low, high = low - pad, high + pad
+    step = _nice_step((high - low) / 4)
+    return math.floor(low / step) * step, math.ceil(high / step) * step
+
+
+def _nice_step(raw: float) -> float:
+    """The 1, 2 or 5 x 10^k at or above ``raw``."""
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-12))
+
+
+def _step_range(low: float, high: float) -> tuple[float, float]:
+    """The x limits of a run so far: from its first step to the next quarter of a decade past its
+    last, so a growing run moves the axis in occasional jumps, not every frame."""
+    if high <= low:
+        return low - 1.0, low + 1.0
+    span = high - low
+    quarter = 10.0 ** math.floor(math.log10(span)) / 4
+    return low, low + math.ceil(span / quarter) * quarter
 
 
 class LossPlot(BraillePlot):
@@ -134,8 +155,7 @@ class LossPlot(BraillePlot):
         scale_values = np.concatenate([c[2] for c in live]) if live else (
             np.concatenate([c[2] for c in self._curves]) if self._curves else np.empty(0))
         if all_steps.size and scale_values.size:
-            xlim = (float(all_steps.min()), float(all_steps.max()))
-            xlim = xlim if xlim[1] > xlim[0] else (xlim[0] - 1.0, xlim[0] + 1.0)
+            xlim = _step_range(float(all_steps.min()), float(all_steps.max()))
             if not live:  # everything diverged: a robust range, not the blow-up
                 scale_values = scale_values[scale_values <= np.quantile(scale_values, 0.9)]
             ylim = _padded(float(scale_values.min()), float(scale_values.max()))

@@ -23,6 +23,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import RenderResult
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual_plotext import PlotextPlot
@@ -139,6 +140,9 @@ class BraillePlot(PlotextPlot):
         self._text: tuple[tuple | None, Text | None] = (None, None)
         self._strips: tuple[tuple | None, list[Strip]] = (None, [])
         self.canvas: tuple[CanvasGrid, int, int, int] | None = None  # the last frame's canvas and where it sits
+        self._axes: tuple = ("", (), (), (), (), None, None)  # title, ticks and limits set by _set_axes
+        self._axes_cache: dict[tuple, _Matrix] = {}
+        self._strip_lines: list[Runs] = []
 
     def data_at(self, x: int, y: int) -> tuple[float, float] | None:
         """The data coordinates of the canvas cell at widget offset (x, y) (a mouse click), or None
@@ -153,8 +157,21 @@ class BraillePlot(PlotextPlot):
         return float(xs[0]), float(ys[0])
 
     def _data_changed(self) -> None:
+        """Build the new frame now and repaint only the lines that changed: a moving point or a
+        growing curve touches a few rows, and the compositor then re-renders only those."""
         self._generation += 1
-        self.refresh()
+        width, height = self.size.width, self.size.height
+        if not self.is_mounted or width < self.MIN_WIDTH or height < self.MIN_HEIGHT or self._rendered_key is None:
+            self.refresh()
+            return
+        before = self._rendered_lines
+        self._frame_lines()
+        changed = [y for y, (old, new) in enumerate(zip(before, self._rendered_lines)) if old != new]
+        if len(before) != len(self._rendered_lines) or len(changed) > height // 2:
+            self.refresh()
+        else:
+            for y in changed:
+                self.refresh(Region(0, y, width, 1))
 
     def _frame_lines(self) -> list[Runs] | None:
         """The current figure as lines of runs (rebuilt only when data, size or theme changed);
@@ -182,27 +199,33 @@ class BraillePlot(PlotextPlot):
     def render_line(self, y: int) -> Strip:
         """Textual's line API: the figure's runs become segments directly, which skips turning a
         whole-pane rich Text into Content and back into strips on every redraw. Styles combine
-        with the widget's as Content would combine them, so the picture is the same."""
+        with the widget's as Content would combine them, so the picture is the same. A line whose
+        runs did not change since the last frame keeps its strip."""
         base = self.visual_style
         width = self.size.width
         lines = self._frame_lines()
-        if lines is None:
+        if lines is None or not 0 <= y < len(lines):
             return Strip.blank(width, base.rich_style)
         key = (self._rendered_key, base)
         cached_key, strips = self._strips
         if cached_key != key:
-            strips = self._lines_to_strips(lines, base, width)
+            strips = self._lines_to_strips(lines, base, width, cached_key)
             self._strips = (key, strips)
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base.rich_style)
+        return strips[y]
 
-    def _lines_to_strips(self, lines: list[Runs], base: VisualStyle, width: int) -> list[Strip]:
+    def _lines_to_strips(self, lines: list[Runs], base: VisualStyle, width: int, previous_key) -> list[Strip]:
         # One rich style per colour run kind, shared by every segment: a plot has no selectable
         # text (ALLOW_SELECT is off), so segments carry no per-cell offsets, and building a
         # frame's strips costs a dict lookup per run instead of a Style per run.
         ansi_theme = self.app.ansi_theme
+        same_look = previous_key is not None and previous_key[1] == base and previous_key[0][1:] == self._rendered_key[1:]
+        old_lines, old_strips = (self._strip_lines, self._strips[1]) if same_look else ([], [])
         combined: dict[Style | None, Style] = {None: base.rich_style}
         strips = []
-        for runs in lines:
+        for y, runs in enumerate(lines):
+            if y < len(old_lines) and old_lines[y] == runs:
+                strips.append(old_strips[y])
+                continue
             segments = []
             for chars, style in runs:
                 rich_style = combined.get(style)
@@ -210,21 +233,12 @@ class BraillePlot(PlotextPlot):
                     rich_style = combined[style] = (base + VisualStyle.from_rich_style(style, ansi_theme)).rich_style
                 segments.append(Segment(chars, rich_style))
             strips.append(Strip(segments).adjust_cell_length(width, base.rich_style))
+        self._strip_lines = lines
         return strips
 
     def _build_frame(self, width: int, height: int) -> list[Runs]:
-        plt = self.plt
-        plt.clear_figure()  # a full reset: nothing from an earlier frame may leak into this one
         xlim, ylim = self._prepare_axes(width, height)
-        # An invisible point keeps the lower x axis (and its tick labels) in use.
-        plt.scatter([xlim[0]], [ylim[0]], marker=" ")
-        # Same sizing and theme calls as PlotextPlot.render, then layout only.
-        plt.plotsize(width, height)
-        plt._set_size(width, height)
-        plt.theme(self._get_plotext_theme_name(self.app.theme))
-        plt._set_sizes()
-        plt._build_matrix()
-        matrix = plt.monitor.matrix
+        matrix = self._axes_matrix(width, height, xlim, ylim)
         cols, rows = len(matrix.Cols_canvas), len(matrix.Rows_canvas)
         painted = 0
         self.canvas = None
@@ -235,6 +249,34 @@ class BraillePlot(PlotextPlot):
                 painted += self._paint(matrix, layer)
         self.last_frame_points = painted
         return matrix_runs(matrix)
+
+    def _axes_matrix(self, width: int, height: int, xlim, ylim) -> "_Matrix":
+        """A fresh copy of the empty figure (frame, ticks, title, theme) for these axes: plotext
+        lays it out once per distinct axes, not once per frame."""
+        key = (width, height, self.app.theme, self._axes)
+        base = self._axes_cache.get(key)
+        if base is None:
+            title, x_ticks, x_labels, y_ticks, y_labels, _, _ = self._axes
+            plt = self.plt
+            plt.clear_figure()  # a full reset: nothing from an earlier figure may leak into this one
+            plt.title(title or None)
+            plt.xlim(*xlim)
+            plt.ylim(*ylim)
+            plt.xticks(x_ticks, x_labels)
+            plt.yticks(y_ticks, y_labels)
+            # An invisible point keeps the lower x axis (and its tick labels) in use.
+            plt.scatter([xlim[0]], [ylim[0]], marker=" ")
+            # Same sizing and theme calls as PlotextPlot.render, then layout only.
+            plt.plotsize(width, height)
+            plt._set_size(width, height)
+            plt.theme(self._get_plotext_theme_name(self.app.theme))
+            plt._set_sizes()
+            plt._build_matrix()
+            base = _Matrix.copy_of(plt.monitor.matrix)
+            if len(self._axes_cache) >= 8:
+                self._axes_cache.pop(next(iter(self._axes_cache)))
+            self._axes_cache[key] = base
+        return base.copy()
 
     @staticmethod
     def _paint(matrix: object, layer: CellLayer) -> int:
@@ -282,14 +324,10 @@ class BraillePlot(PlotextPlot):
         y_ticks, y_labels = tick_positions(*ylim, max(2, height // 5))
         if y_log:
             y_labels = [format_tick(10.0**tick) for tick in y_ticks]
-        plt = self.plt
         if title and len(title) > width - 2:  # plotext drops a title that does not fit: shorten it instead
             title = title[: max(width - 3, 1)] + "…"
-        plt.title(title or None)
-        plt.xlim(*xlim)
-        plt.ylim(*ylim)
-        plt.xticks(x_ticks, x_labels)
-        plt.yticks(y_ticks, y_labels)
+        # Laid out by plotext only when these change (see _axes_matrix).
+        self._axes = (title, tuple(x_ticks), tuple(x_labels), tuple(y_ticks), tuple(y_labels), xlim, ylim)
 
 
 def cells_layer(cells: BrailleCells, colour: PlotColor, style: str | None = None) -> CellLayer:
@@ -318,3 +356,23 @@ def marker_layer(
     return CellLayer(cells // grid.rows, cells % grid.rows, marker, colour, style)
 
 
+
+
+class _Matrix:
+    """A copy of plotext's laid-out character matrix: what ``_paint`` writes into and
+    ``matrix_runs`` reads (markers, colours, styles per cell, and where the canvas sits)."""
+
+    __slots__ = ("Rows", "Cols_canvas", "Rows_canvas", "marker", "fullground", "style", "background")
+
+    @classmethod
+    def copy_of(cls, matrix: object) -> "_Matrix":
+        out = cls()
+        out.Rows, out.Cols_canvas, out.Rows_canvas = list(matrix.Rows), matrix.Cols_canvas, matrix.Rows_canvas
+        out.marker = [row[:] for row in matrix.marker]
+        out.fullground = [row[:] for row in matrix.fullground]
+        out.style = [row[:] for row in matrix.style]
+        out.background = [row[:] for row in matrix.background]
+        return out
+
+    def copy(self) -> "_Matrix":
+        return _Matrix.copy_of(self)
