@@ -97,7 +97,16 @@ class Nudge:
     direction: int = 1
 
 
-Command = Union[SetLane, AddLane, RemoveLane, MoveStarts, Reset, SwitchProblem, Step, Nudge, RestoreLane]
+@dataclass(frozen=True)
+class Caption:
+    """A lesson's line of text, shown when the clock reaches it; with ``pause`` the app stops
+    running there (a headless replay prints it and goes on)."""
+
+    text: str = ""
+    pause: bool = False
+
+
+Command = Union[SetLane, AddLane, RemoveLane, MoveStarts, Reset, SwitchProblem, Step, Nudge, RestoreLane, Caption]
 
 
 class Query:

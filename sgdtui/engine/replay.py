@@ -29,6 +29,8 @@ def run_replay(script: Script, out_dir: Path | str, *, steps: int | None = None,
     files = session.race.write_outputs(out)
     summary = {"script": script.path, "steps": total, "problem": session.problems_visited[0],
                "problems": list(session.problems_visited), "seed": script.seed, **session.race.summary()}
+    if session.captions:
+        summary["captions"] = [{"step": step, "text": text} for step, text in session.captions]
     summary["files"] = [*files, "summary.json"]
     summary["out"] = str(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")

@@ -19,7 +19,7 @@ from typing import Any
 import tomli_w
 
 from sgdtui.engine.checks import did_you_mean
-from sgdtui.engine.commands import AddLane, Command, MoveStarts, RemoveLane, Reset, SetLane, SwitchProblem
+from sgdtui.engine.commands import AddLane, Caption, Command, MoveStarts, RemoveLane, Reset, SetLane, SwitchProblem
 from sgdtui.engine.lane import LaneConfig, check_points, unique_name
 from sgdtui.engine.params import SettingError
 from sgdtui.engine.problem import DEFAULT_TABLE, Problem, problem_from_table, problem_keys
@@ -28,6 +28,8 @@ from sgdtui.engine.surfaces import SurfaceRegistry
 VERSION = 1
 TOP_KEYS = ("version", "seed", "steps", "problem", "lanes", "events")
 LANE_ACTIONS = ("set", "add", "remove", "starts", "reset")
+CAPTION_KEYS = ("caption", "pause")
+MAX_CAPTION = 400
 MAX_STEPS = 100_000_000
 
 
@@ -179,12 +181,19 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
     state = _EventState(problem, {cfg.name: cfg for cfg in lanes}, registry)
     last_step = 0
     for i, ev in enumerate(events_raw):
-        step, cmd = _check_event(chk, i, ev, state)
+        caption = _check_caption(chk, i, ev)
+        action = {k: v for k, v in ev.items() if k not in CAPTION_KEYS}
+        if caption is not None and set(action) <= {"step"}:
+            step = _check_step(chk, i, ev)
+            cmds = [caption]
+        else:
+            step, cmd = _check_event(chk, i, action, state)
+            cmds = [cmd] if caption is None else [cmd, caption]
         if step < last_step:
             raise chk.fail("events", i, "step", f"events[{i}].step",
                            f"{step} comes before the previous event's step {last_step}: list events in order")
         last_step = step
-        events.append((step, cmd))
+        events.extend((step, cmd) for cmd in cmds)
     return Script(seed=seed, steps=steps, problem=problem, lanes=lanes, events=events, registry=registry,
                   path=path, raw=data)
 
@@ -214,6 +223,28 @@ class _EventState:
     registry: SurfaceRegistry
 
 
+def _check_step(chk: _Checker, i: int, ev: dict) -> int:
+    if "step" not in ev:
+        raise chk.fail("events", i, None, f"events[{i}]", "missing key 'step' (the step at which the change takes effect)")
+    step = ev["step"]
+    if not _is_int(step) or not 0 <= step <= MAX_STEPS:
+        raise chk.fail("events", i, "step", f"events[{i}].step", f"must be an integer in [0, {MAX_STEPS}], got {step!r}")
+    return step
+
+
+def _check_caption(chk: _Checker, i: int, ev: dict) -> Caption | None:
+    """An event's ``caption = "..."`` and ``pause = true`` as a Caption (None without either)."""
+    if not any(k in ev for k in CAPTION_KEYS):
+        return None
+    text, pause = ev.get("caption", ""), ev.get("pause", False)
+    if not isinstance(text, str) or len(text) > MAX_CAPTION:
+        raise chk.fail("events", i, "caption", f"events[{i}].caption",
+                       f"must be a string of at most {MAX_CAPTION} characters")
+    if not isinstance(pause, bool):
+        raise chk.fail("events", i, "pause", f"events[{i}].pause", f"must be true or false, got {pause!r}")
+    return Caption(" ".join(text.split()), pause)
+
+
 def _check_event(chk: _Checker, i: int, ev: dict, state: _EventState) -> tuple[int, Command]:
     prefix = f"events[{i}]."
     names = list(state.configs)
@@ -222,21 +253,18 @@ def _check_event(chk: _Checker, i: int, ev: dict, state: _EventState) -> tuple[i
     def fail(key, message, keypath=None):
         return chk.fail("events", i, key, keypath or f"{prefix}{key}", message)
 
-    valid = ("step", "lane", *LANE_ACTIONS, "problem", *switch_keys, "lanes")
+    valid = ("step", "lane", *LANE_ACTIONS, "problem", *switch_keys, "lanes", *CAPTION_KEYS)
     for key in ev:
         if key not in valid:
             raise _unknown_key(chk, "events", i, key, prefix, valid)
-    if "step" not in ev:
-        raise fail(None, "missing key 'step' (the step at which the change takes effect)", f"events[{i}]")
-    step = ev["step"]
-    if not _is_int(step) or not 0 <= step <= MAX_STEPS:
-        raise fail("step", f"must be an integer in [0, {MAX_STEPS}], got {step!r}")
+    step = _check_step(chk, i, ev)
     inline = {k: ev[k] for k in switch_keys if k in ev}
     actions = [a for a in LANE_ACTIONS if a in ev] + (["problem"] if inline or "problem" in ev else [])
     if "lanes" in ev and actions != ["problem"]:
         raise fail("lanes", "'lanes' goes with a problem switch (surface = ..., expr = ..., mlp = ...)")
     if len(actions) != 1 or (inline and "problem" in ev):
-        raise fail(None, f"needs exactly one action, one of: {', '.join((*LANE_ACTIONS, 'problem', *switch_keys))}",
+        raise fail(None, f"needs exactly one action, one of: {', '.join((*LANE_ACTIONS, 'problem', *switch_keys))}"
+                         " (or only a caption)",
                    f"events[{i}]")
     action = actions[0]
 
@@ -327,6 +355,11 @@ def command_to_event(step: int, cmd: Command) -> dict[str, Any]:
         return {"step": step, "lane": cmd.lane, "starts": [list(p) for p in cmd.starts]}
     if isinstance(cmd, Reset):
         return {"step": step, "reset": True}
+    if isinstance(cmd, Caption):
+        event = {"step": step, "caption": cmd.text}
+        if cmd.pause:
+            event["pause"] = True
+        return event
     if isinstance(cmd, SwitchProblem):  # the [problem] keys inline: surface = "...", mlp = { ... }
         event = {"step": step, **cmd.table}
         if cmd.lanes is not None:

@@ -10,11 +10,13 @@ pending events as their steps come, for the TUI's worker and for ``run`` alike.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 from sgdtui.engine.commands import (
     AddLane,
+    Caption,
     Command,
     CommandError,
     MoveStarts,
@@ -83,6 +85,9 @@ class Session:
         self.log: list[tuple[int, Command]] = []
         self.pending: list[tuple[int, Command]] = sorted(events, key=lambda e: e[0])
         self.version = 0
+        self.caption: tuple[int, str] | None = None  # the latest caption reached, with its step
+        self.captions: list[tuple[int, str]] = []  # every caption reached, in order
+        self.pause_requested = False  # a caption asked to pause here; the runner clears it
 
     @classmethod
     def from_script(cls, source: str | Path | Script, *, registry: SurfaceRegistry | None = None,
@@ -155,6 +160,12 @@ class Session:
             return cmd
         if isinstance(cmd, SwitchProblem):
             return self._switch(cmd)
+        if isinstance(cmd, Caption):
+            if cmd.text:
+                self.caption = (self.clock, cmd.text)
+                self.captions.append(self.caption)
+            self.pause_requested = self.pause_requested or cmd.pause
+            return cmd
         raise CommandError(f"unknown command {cmd!r}")
 
     def _switch(self, cmd: SwitchProblem) -> SwitchProblem:
@@ -218,6 +229,13 @@ class Session:
             if progress is not None:
                 progress(self.clock)
 
+    def next_pause(self) -> int | None:
+        """The step of the next pending caption that pauses, if any."""
+        for step, command in self.pending:
+            if isinstance(command, Caption) and command.pause:
+                return step
+        return None
+
     def run(self, steps: int | None = None, progress: Callable[[int, int], None] | None = None) -> None:
         """Replay: step to ``steps`` (default: the script's), applying scripted events on time."""
         total = self.steps if steps is None else steps
@@ -238,7 +256,8 @@ class Session:
 
     def snapshot(self, max_rows: int | None = 2000, *, selected: str | None = None, costly: bool = True) -> Snapshot:
         """An immutable Snapshot; costly read-outs only when ``costly`` (for ``selected``)."""
-        return self.race.snapshot(self.version, self.clock, selected=selected, max_rows=max_rows, costly=costly)
+        snapshot = self.race.snapshot(self.version, self.clock, selected=selected, max_rows=max_rows, costly=costly)
+        return replace(snapshot, caption=self.caption) if self.caption is not None else snapshot
 
     def trajectories(self) -> dict[str, dict[str, Any]]:
         return self.race.trajectories()

@@ -51,6 +51,7 @@ class Snapshot:
     table: dict[str, Any]  # the problem's [problem] table (a view builds a switch to a variant from it)
     lanes: tuple[LaneSnapshot, ...]
     payload: Any  # the problem kind's own picture (frozen, numpy)
+    caption: tuple[int, str] | None = None  # the latest script caption reached: (step, text)
 
     def lane(self, name: str) -> LaneSnapshot:
         for lane in self.lanes:

@@ -36,7 +36,7 @@ from sgdtui.ui.steering_actions import SteeringActions
 from sgdtui.ui.surface_actions import SurfaceActions
 from sgdtui.ui.view_base import ModeView, ViewContext
 from sgdtui.ui.widgets.lanes import LanesTable
-from sgdtui.ui.widgets.status import StatusLine
+from sgdtui.ui.widgets.status import CaptionLine, StatusLine
 from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, SessionWorker, Worker, speed_label
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
@@ -106,6 +106,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
                 for mode in MODES.values():
                     yield mode.view(id=f"{mode.kind}-view")
             yield LanesTable(id="lanes")
+            yield CaptionLine(id="caption")
             yield StatusLine(id="status")
         yield Static(f"terminal too small: sgdtui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (q quits)",
                      id="too-small")
@@ -186,6 +187,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         if frame.script_end is not None:
             status = f"■ script end (step {frame.script_end}), space goes on · {status}"
         self.query_one(StatusLine).show(status)
+        self.query_one(CaptionLine).show(snap.caption)
 
     # --- which actions work here ---------------------------------------------------------------
     def action_available(self, name: str) -> bool:

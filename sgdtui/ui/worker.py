@@ -329,8 +329,19 @@ class SessionWorker(Worker):
         session = self._session
         if self._stop_at is not None:
             n = min(n, self._stop_at - session.clock)
-        if n > 0:
-            session.advance(n)
+        pause = session.next_pause()
+        if pause is not None:
+            n = max(0, min(n, pause - session.clock))
+        session.advance(n)  # with n = 0 it applies the events due now (a pause at this step)
+        if session.pause_requested:
+            session.pause_requested = False
+            self._running = False
+            self._rate = 0.0
+            text = session.caption[1] if session.caption else ""
+            self.errors.append(WorkerError(f"paused at step {session.clock}: {text} (space goes on)"
+                                           if text else f"paused at step {session.clock} (space goes on)",
+                                           severity="information"))
+            return
         if self._stop_at is not None and session.clock >= self._stop_at:
             self._script_end, self._stop_at = self._stop_at, None
             self._running = False

@@ -16,3 +16,19 @@ class StatusLine(Static):
         if text != self.text:
             self.text = text
             self.update(text)
+
+
+class CaptionLine(Static):
+    """A lesson's latest caption (a script's ``caption = "..."``), hidden until there is one."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__("", id=id, markup=False)
+        self.caption: tuple[int, str] | None = None
+
+    def show(self, caption: tuple[int, str] | None) -> None:
+        if caption == self.caption:
+            return
+        self.caption = caption
+        self.display = caption is not None
+        if caption is not None:
+            self.update(f"▶ step {caption[0]}: {caption[1]}")
