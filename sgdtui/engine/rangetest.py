@@ -14,6 +14,7 @@ non-finite loss. Three rules read it:
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ DEFAULT_RULE = "floor"
 SMOOTH_FRACTION = 0.02
 MIN_WINDOW = 5
 FLOOR_TOL = 0.02
-VALLEY_POINTS = 2000  # longer curves are thinned before the quadratic valley search
+VALLEY_POINTS = 5000  # longer curves are thinned before the valley search
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,18 @@ def valley_rule(lrs: np.ndarray, smooth: np.ndarray) -> float | None:
     stride = max(1, math.ceil(n / VALLEY_POINTS))
     values, rates = smooth[::stride], lrs[::stride]
     m = len(values)
-    longest = np.ones(m, dtype=np.int64)  # longest decreasing run ending at each point
-    best_end, best_start = 0, 0
-    for i in range(1, m):
-        earlier = values[:i] > values[i]
-        if earlier.any():
-            longest[i] = longest[:i][earlier].max() + 1
-        if longest[i] > longest[best_end]:
-            best_end = i
-            best_start = best_end - int(longest[best_end])
+    # The longest strictly decreasing subsequence ending at each point (patience sorting on -values).
+    tails: list[float] = []
+    best_end, best_start, best_length = 0, 0, 1
+    for i, value in enumerate(-values):
+        k = bisect.bisect_left(tails, value)
+        if k == len(tails):
+            tails.append(value)
+        else:
+            tails[k] = value
+        if k + 1 > best_length:
+            best_end, best_length = i, k + 1
+            best_start = best_end - best_length
     sections = (best_end - best_start) / 3
     index = best_start + int(sections) + int(sections / 2)
     return float(rates[min(max(index, 0), m - 1)])

@@ -32,6 +32,7 @@ from sgdtui.ui.widgets.plotting import (
 )
 
 LEGEND_SWATCH = "▬"
+MARK_GLYPH = "┊"
 DIVERGED_MARKER = "✗"
 AUTO_LOG_DECADES = 3.0  # auto scale: log when the live curves span more than this many decades
 
@@ -106,6 +107,8 @@ class LossPlot(BraillePlot):
         self._auto = False
         self._title = ""
         self._curves: list[tuple[LossSeries, np.ndarray, np.ndarray]] = []
+        self._x_log = False
+        self._marks: tuple[tuple[float, PlotColor], ...] = ()
         self.show_legend = False  # a legend inside the canvas (the playground's views put one beside it)
 
     @property
@@ -114,9 +117,11 @@ class LossPlot(BraillePlot):
         return self._log_scale
 
     def show(self, series: Sequence[LossSeries], log_scale: bool | None, title: str = "",
-             y_label: str | None = None) -> None:
+             y_label: str | None = None, *, x_log: bool = False,
+             marks: Sequence[tuple[float, PlotColor]] = ()) -> None:
         """Redraw with these curves (selected one drawn last, in bold); ``log_scale`` None chooses
-        the scale from the live range."""
+        the scale from the live range. With ``x_log`` the series' x values (``steps``) are drawn on
+        a log10 axis (the range test's lr); ``marks`` are vertical lines at x values."""
         for one in series:
             if np.shape(one.steps) != np.shape(one.values):
                 raise PlotDataError(
@@ -126,6 +131,8 @@ class LossPlot(BraillePlot):
         self._auto = log_scale is None
         self._log_scale = wants_log(self._series) if log_scale is None else bool(log_scale)
         self._title = title
+        self._x_log = x_log
+        self._marks = tuple(marks)
         if y_label is not None:
             self.y_label = y_label
         self._data_changed()
@@ -139,6 +146,7 @@ class LossPlot(BraillePlot):
         curves = []
         for one in self._series:
             steps = np.asarray(one.steps, dtype=np.float64).ravel()
+            steps = log_safe(steps) if self._x_log else steps
             values = np.asarray(one.values, dtype=np.float64).ravel()
             values = log_safe(values) if self._log_scale else values
             finite = np.isfinite(steps) & np.isfinite(values)
@@ -155,13 +163,14 @@ class LossPlot(BraillePlot):
         scale_values = np.concatenate([c[2] for c in live]) if live else (
             np.concatenate([c[2] for c in self._curves]) if self._curves else np.empty(0))
         if all_steps.size and scale_values.size:
-            xlim = _step_range(float(all_steps.min()), float(all_steps.max()))
+            low, high = float(all_steps.min()), float(all_steps.max())
+            xlim = _padded(low, high) if self._x_log else _step_range(low, high)
             if not live:  # everything diverged: a robust range, not the blow-up
                 scale_values = scale_values[scale_values <= np.quantile(scale_values, 0.9)]
             ylim = _padded(float(scale_values.min()), float(scale_values.max()))
         else:
             xlim, ylim = (0.0, 1.0), (0.0, 1.0)
-        self._set_axes(width, height, xlim, ylim, self._heading(), y_log=self._log_scale)
+        self._set_axes(width, height, xlim, ylim, self._heading(), y_log=self._log_scale, x_log=self._x_log)
         return xlim, ylim
 
     def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
@@ -176,6 +185,14 @@ class LossPlot(BraillePlot):
             if one.diverged_at is not None:  # where it left: at its last drawn value, pinned into view
                 mark = np.array([[float(one.diverged_at), float(values_kept[-1])]])
                 layers.append(marker_layer(mark, grid, DIVERGED_MARKER, one.color, "bold", pin_to_edge=True))
+        for x, colour in self._marks:
+            x = math.log10(x) if self._x_log and x > 0 else x
+            (x0, x1) = grid.xlim
+            if not (math.isfinite(x) and x0 <= x <= x1) or x1 <= x0:
+                continue
+            col = int(0.5 + (grid.cols - 1) * (x - x0) / (x1 - x0))
+            rows = np.arange(grid.rows, dtype=np.int64)
+            layers.insert(0, CellLayer(np.full(grid.rows, col, dtype=np.int64), rows, MARK_GLYPH, colour, "bold"))
         if self.show_legend:
             layers.extend(self._legend(grid))
         return layers

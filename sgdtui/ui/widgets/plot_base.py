@@ -317,11 +317,14 @@ class BraillePlot(PlotextPlot):
         title: str,
         *,
         y_log: bool = False,
+        x_log: bool = False,
     ) -> None:
-        """Set limits, ticks and title on ``self.plt``. With ``y_log`` the y data are
-        log10 values and tick labels show 10**tick."""
+        """Set limits, ticks and title on ``self.plt``. With ``y_log`` (``x_log``) the y (x) data
+        are log10 values and tick labels show 10**tick."""
         x_ticks, x_labels = tick_positions(*xlim, max(2, width // 14))
         y_ticks, y_labels = tick_positions(*ylim, max(2, height // 5))
+        if x_log:
+            x_labels = [format_tick(10.0**tick) for tick in x_ticks]
         if y_log:
             y_labels = [format_tick(10.0**tick) for tick in y_ticks]
         if title and len(title) > width - 2:  # plotext drops a title that does not fit: shorten it instead
