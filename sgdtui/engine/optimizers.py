@@ -144,11 +144,15 @@ class OptimizerSpec:
         return float(value)
 
 
+TORCH_EXTRA = {"foreach": False}  # what _torch adds to every torch.optim class's arguments
+
+
 def _torch(cls: type[torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
     def make(params, **kwargs):
         # foreach=False: a single small tensor per optimizer, the per-tensor path is the fastest.
-        return cls(params, foreach=False, **kwargs)
+        return cls(params, **TORCH_EXTRA, **kwargs)
 
+    make.optimizer_class = cls  # read by optimizer_class (the torch export names the class)
     return make
 
 
@@ -275,6 +279,15 @@ def get_optimizer(name: str) -> OptimizerSpec:
             f"unknown optimizer {name!r}{did_you_mean(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)},"
             " or give a torch.optim.Optimizer subclass as 'package.module:Class')",
         ) from None
+
+
+def optimizer_class(spec: OptimizerSpec) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """The torch.optim.Optimizer subclass an entry builds and the constructor arguments it adds to
+    the hyperparameters (``fixed``, foreach=False for torch's own)."""
+    cls = getattr(spec.factory, "optimizer_class", None)
+    if cls is not None:
+        return cls, {**TORCH_EXTRA, **spec.fixed}
+    return spec.factory, dict(spec.fixed)
 
 
 def set_hyper(optimizer: torch.optim.Optimizer, name: str, value: Any) -> None:
