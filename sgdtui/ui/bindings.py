@@ -51,5 +51,8 @@ BINDINGS = [
     B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
     B("w", "write_script", "Write script"),
     B("question_mark", "help", "Help", key_display="?"),
+    # A browser may keep ctrl+p (print) for itself: the palette has a key of its own too.
+    B("colon", "command_palette", "command palette (as ctrl+p, which a browser may keep)", show=False,
+      key_display=":"),
     B("q", "quit", "Quit"),
 ]
