@@ -103,7 +103,16 @@ async def test_export_needs_a_lane(tmp_path, monkeypatch):
 async def test_the_palette_key_is_in_help_and_not_listed_in_the_palette():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        assert (":", "command palette (as ctrl+p, which a browser may keep)") in app.help_bindings()
+        assert (":", "command palette: every action, surface and optimizer (as ^p)") in app.help_bindings()
+        assert ("^p", "palette") in app.help_bindings()
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Share string" in titles and "Export lane to PyTorch" in titles
         assert not any(title.startswith("command palette") for title in titles)
+
+
+async def test_ctrl_p_still_opens_the_palette():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.id == "--command-palette"

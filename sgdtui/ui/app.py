@@ -378,7 +378,6 @@ class PlaygroundApp(App):
     # --- help and palette ----------------------------------------------------------------------
     def help_bindings(self) -> list[tuple[str, str]]:
         rows = [(binding.key_display or binding.key, binding.description) for binding in BINDINGS]
-        rows.append(("ctrl+p", "command palette: every action, surface and optimizer"))
         quick = ", ".join(f"{i + 1}={name}" for i, name in enumerate(self.quick_surfaces()))
         rows.append(("1-9", f"quick surfaces: {quick}"))
         return rows

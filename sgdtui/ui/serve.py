@@ -32,6 +32,7 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from sgdtui.engine.optimizers import NO_IMPORTS_ENV
+from sgdtui.ui.screens.share import SERVE_URL_ENV
 
 TEMPLATES = Path(__file__).parent / "serve_templates"
 SCRIPT_ROUTE = "/ws/s/{script}"
@@ -113,9 +114,10 @@ class PlaygroundServer(Server):
         height = to_int(request.query.get("height", "24"), 24)
         self.active_sessions += 1
         self.sessions_started += 1
-        app_service = AppService(self.command_for(script), write_bytes=websocket.send_bytes,
-                                 write_str=websocket.send_str, close=websocket.close,
-                                 download_manager=self.download_manager, debug=self.debug)
+        app_service = SessionService(self.command_for(script), write_bytes=websocket.send_bytes,
+                                     write_str=websocket.send_str, close=websocket.close,
+                                     download_manager=self.download_manager, debug=self.debug)
+        app_service.extra_environment[SERVE_URL_ENV] = self.fixed_url or f"{request.scheme}://{request.host}"
         try:
             await app_service.start(width, height)
             await self._process_messages(websocket, app_service)
@@ -127,6 +129,17 @@ class PlaygroundServer(Server):
             self.active_sessions -= 1
             await app_service.stop()
         return websocket
+
+
+class SessionService(AppService):
+    """textual-serve's session process, with a few variables of ours in its environment."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_environment: dict[str, str] = {}
+
+    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
+        return {**super()._build_environment(width, height), **self.extra_environment}
 
 
 def check_share_string(script: str) -> str | None:
