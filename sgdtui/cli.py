@@ -200,7 +200,8 @@ def list_command(args) -> int:
     elif args.what == "optimizers":
         from sgdtui.engine.optimizers import OPTIMIZERS
 
-        table = Table(title="optimizers")
+        table = Table(title="optimizers", caption="any other torch.optim.Optimizer subclass works by import path:"
+                                                  ' optimizer = "package.module:Class"')
         for col in ("name", "update rule", "hyperparameters (default, range)"):
             table.add_column(col)
         for spec in OPTIMIZERS.values():

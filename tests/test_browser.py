@@ -106,6 +106,18 @@ async def test_the_playground_plays_in_headless_chromium(tmp_path):
                 await page.keyboard.press("Escape")
                 await asyncio.sleep(0.5)  # a lone escape: Textual waits to tell it from an escape sequence
 
+                await page.keyboard.press(":")
+                assert await frames.wait_for("Search for commands", 20)
+                await page.keyboard.type("Export lane to PyTorch")
+                await asyncio.sleep(0.5)
+                async with page.expect_download(timeout=30_000) as download_info:
+                    await page.keyboard.press("Enter")  # the program arrives as a download
+                program = tmp_path / "sgd.py"
+                await (await download_info.value).save_as(program)
+                source = program.read_text()
+                assert source.startswith('"""Lane \'sgd\' of a playground session') and "torch.optim.SGD" in source
+                compile(source, str(program), "exec")
+
                 frames.mark()
                 await page.keyboard.press("m")  # MLP mode: the session moves to a second process
                 assert await frames.wait_for("decision boundary", 90)

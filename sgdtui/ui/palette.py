@@ -85,6 +85,7 @@ async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
         return None
     try:
         script = load_script(tomllib.loads(text), text=text, registry=app.factory.registry)
+        script.path = "a playground session"
         source = export_lane(script, lane)
     except ValueError as exc:
         app.notify(f"cannot export {lane}: {' '.join(str(exc).split())}", severity="error")
