@@ -180,13 +180,21 @@ async def test_typed_in_the_add_lane_picker():
         await pilot.press("a")
         await pilot.pause()
         await pilot.press("tab")  # from the list to the path line
-        await pilot.press(*"tests.custom_optimizers:NotAnOptimizer", "enter")
+        path_input = app.screen.query_one("#optimizer-path")
+        assert path_input.has_focus
+        await pilot.press(*"tests.")  # typed keys land in the line (':' and letters are playground keys too)
+        assert path_input.value == "tests."
+        path_input.value = "tests.custom_optimizers:NotAnOptimizer"
+        await pilot.press("enter")
         await pilot.pause()
         error = str(app.screen.query_one("#optimizer-path-error").render())
         assert "is not a torch.optim.Optimizer subclass" in error  # the picker stays open, saying why
-        path_input = app.screen.query_one("#optimizer-path")
-        path_input.value = ""
-        await pilot.press(*SIGN, "enter")
+        path_input.value = SIGN
+        path_input.cursor_position = len(SIGN)
+        await pilot.press("colon")
+        assert path_input.value == SIGN + ":"  # the palette key types a colon here
+        path_input.value = SIGN
+        await pilot.press("enter")
         await pilot.pause()
         assert app.worker.wait_idle()
         await pilot.pause()

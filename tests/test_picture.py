@@ -21,22 +21,22 @@ def svg_text(svg: str) -> str:
 def test_surface_replay_writes_contour_loss_and_lanes(tmp_path, capsys):
     svg_path = tmp_path / "race.svg"
     argv = ["replay", str(ROOT / "examples" / "rosenbrock-race.toml"), "--out", str(tmp_path / "out"),
-            "--steps", "300", "--quiet", "--svg", str(svg_path), "--size", "140x44"]
+            "--steps", "150", "--quiet", "--svg", str(svg_path), "--size", "120x40"]
     assert main(argv) == 0
     assert f"wrote {svg_path}" in capsys.readouterr().out
     assert (tmp_path / "out" / "trajectories.csv").is_file()  # the replay's own outputs as usual
     svg = svg_path.read_text()
-    assert svg.startswith("<svg") and "rosenbrock-race.toml, step 300" in svg.replace("&#160;", " ")  # the title
+    assert svg.startswith("<svg") and "rosenbrock-race.toml, step 150" in svg.replace("&#160;", " ")  # the title
     text = svg_text(svg)
     assert "rosenbrock" in text and "loss" in text  # the contour pane's and the loss pane's titles
     for lane in ("sgd", "momentum", "nesterov", "adam", "rmsprop"):
         assert lane in text
-    assert "step 300" in text and "paused" in text  # the status line: the final step
+    assert "step 150" in text and "paused" in text  # the status line: the final step
     # Each lane's trajectory is drawn in its own colour: braille cells in several fills.
     colours = set(re.findall(r"\.terminal-[0-9a-z]+-r\d+ \{ fill: (#[0-9a-f]{6})", svg))
     assert len(colours) >= 5
     again = tmp_path / "again.svg"
-    assert main([*argv[:-4], "--svg", str(again), "--size", "140x44"]) == 0
+    assert main([*argv[:-4], "--svg", str(again), "--size", "120x40"]) == 0
     assert again.read_text() == svg  # the same script gives the same picture
 
 

@@ -33,13 +33,21 @@ def server():
         yield base
 
 
-async def test_first_frame_a_key_steps_and_q_ends_the_session(server):
+async def test_first_frame_a_key_steps_q_ends_the_session_and_a_full_server_says_so(server):
     status, page = get(server + "/")
     assert status == 200 and f'data-session-websocket-url="ws://127.0.0.1:{server.rsplit(":", 1)[1]}/ws"' in page
     session = await TerminalSession.open(server)
     try:
         assert await session.read_until("pathological")  # the first frame: contour pane and status line
         assert await session.read_until("step 0")
+        status, page = get(server + "/")  # the one session allowed is in use
+        assert status == 503 and "all 1 sessions are in use" in page
+        second = await TerminalSession.open(server)
+        try:
+            assert await second.read_until("sgdtui: all 1 sessions are in use; try again later", timeout=10)
+            assert await second.wait_closed(10)
+        finally:
+            await second.close()
         session.mark()
         await session.press(".")  # one step
         assert await session.read_until("step 1", timeout=20)
@@ -50,24 +58,6 @@ async def test_first_frame_a_key_steps_and_q_ends_the_session(server):
         await session.close()
     status, _ = get(server + "/")
     assert status == 200  # its slot is free again
-
-
-async def test_a_full_server_says_so(server):
-    first = await TerminalSession.open(server)
-    try:
-        assert await first.read_until("step 0")
-        status, page = get(server + "/")
-        assert status == 503 and "all 1 sessions are in use" in page
-        second = await TerminalSession.open(server)
-        try:
-            assert await second.read_until("sgdtui: all 1 sessions are in use; try again later", timeout=10)
-            assert await second.wait_closed(10)
-        finally:
-            await second.close()
-        await first.press("q")
-        assert await first.wait_closed()
-    finally:
-        await first.close()
 
 
 async def test_a_share_string_opens_its_session(server):

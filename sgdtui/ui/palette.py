@@ -74,7 +74,6 @@ async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
     when the playground runs in a browser. Returns where it went."""
     from sgdtui.engine.export_torch import export_lane
     from sgdtui.engine.script import load_script
-    from sgdtui.ui.app import free_path
 
     lane = app.selected
     if lane is None:
@@ -95,7 +94,9 @@ async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
         app.deliver_text(io.StringIO(source), save_filename=name)
         app.notify(f"{name}: sent to the browser as a download", timeout=5)
         return name
-    path = free_path(Path.cwd() / name)
+    path, k = Path.cwd() / name, 2
+    while path.exists():  # never overwrite an earlier export: name-2.py, name-3.py, ...
+        path, k = Path.cwd() / f"sgdtui-{lane}-torch-{k}.py", k + 1
     path.write_text(source, encoding="utf-8")
     app.notify(f"lane {lane} written to {path} (run it with python)", timeout=6)
     return path
