@@ -323,6 +323,13 @@ def write_replay_svg(script, path: str, size: tuple[int, int], steps: int | None
     print(f"wrote {written}")
 
 
+def user_surfaces(script, registry) -> list[str]:
+    """The surfaces a script names that are not built in (a share string carries only the script)."""
+    tables = [script.raw.get("problem", {}), *script.raw.get("events", [])]
+    names = [t["surface"] for t in tables if isinstance(t, dict) and isinstance(t.get("surface"), str)]
+    return [n for n in dict.fromkeys(names) if n in registry and registry.get(n).origin != "built-in"]
+
+
 def share_command(args: argparse.Namespace) -> int:
     """share, export-torch and serve (bad input: one line, exit 2)."""
     from sgdtui.engine.surfaces import SurfaceRegistry
@@ -345,6 +352,9 @@ def share_command(args: argparse.Namespace) -> int:
 
             script = load_script(args.script, registry=registry)
             print(encode_table(script.raw))
+            for name in user_surfaces(script, registry):
+                print(f"sgdtui: warning: the script uses your surface {name!r} ({registry.get(name).origin}): "
+                      "whoever plays the string needs that file too", file=sys.stderr)
             return EXIT_OK
         from sgdtui.engine.export_torch import export_lane
 

@@ -202,3 +202,21 @@ async def test_typed_in_the_add_lane_picker():
         snap = app.worker.latest.snapshot
         assert [lane.optimizer for lane in snap.lanes][-1] == SIGN
         assert app.selected == "signmomentum"
+
+
+def test_a_module_in_the_current_folder_is_found_by_the_installed_command(tmp_path):
+    """The `sgdtui` console script's sys.path starts at its bin folder, not the current one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = Path(sys.executable).parent / "sgdtui"
+    if not command.exists():
+        pytest.skip("no sgdtui console script next to this Python (not an installed environment)")
+    (tmp_path / "my_optim.py").write_text(
+        "import torch\n\n\nclass Halving(torch.optim.SGD):\n    \"\"\"SGD by another name.\"\"\"\n")
+    (tmp_path / "race.toml").write_text('version = 1\nsteps = 20\n[[lanes]]\noptimizer = "my_optim:Halving"\nlr = 0.5\n')
+    done = subprocess.run([str(command), "replay", "race.toml", "--quiet"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "halving," in (tmp_path / "race" / "trajectories.csv").read_text()

@@ -154,3 +154,15 @@ def test_script_and_script_string_are_exclusive(capsys):
     assert "not both" in capsys.readouterr().err
     assert main(["--script", "x.toml", "--script-string", PREFIX + "abc"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_share_warns_about_a_surface_the_string_does_not_carry(tmp_path, capsys):
+    folder = tmp_path / "surfaces"
+    folder.mkdir()
+    (folder / "bowl.toml").write_text('name = "my-bowl"\nexpr = "x**2 + y**2"\n')
+    script = tmp_path / "race.toml"
+    script.write_text('version = 1\nsteps = 5\n[problem]\nsurface = "my-bowl"\n[[lanes]]\noptimizer = "sgd"\n')
+    assert main(["share", str(script), "--surfaces", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(PREFIX)
+    assert "warning: the script uses your surface 'my-bowl'" in captured.err and "bowl.toml" in captured.err

@@ -21,6 +21,7 @@ import inspect
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -318,6 +319,8 @@ def imported_optimizer(path: str) -> OptimizerSpec:
         raise OptimizerConfigError("optimizer", f"optimizers by import path are switched off here ({path!r}); "
                                                 f"choose from {', '.join(OPTIMIZERS)}")
     module_name, _, attribute = path.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())  # a module in the current folder, as `python -m` finds it (searched last)
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any failure of foreign code is the user's input error

@@ -29,6 +29,7 @@ class ShareScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy")]
     DEFAULT_CSS = """
+    ShareScreen { align: center middle; background: $background 60%; }
     ShareScreen TextArea { height: auto; max-height: 12; }
     """
 
