@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sgdtui.engine.script import load_script
 from tests.serving import running_server, screen_text
 
 CHROMIUM = os.environ.get("SGDTUI_CHROMIUM", "/usr/bin/chromium")
@@ -117,6 +118,12 @@ async def test_the_playground_plays_in_headless_chromium(tmp_path):
                 source = program.read_text()
                 assert source.startswith('"""Lane \'sgd\' of a playground session') and "torch.optim.SGD" in source
                 compile(source, str(program), "exec")
+
+                async with page.expect_download(timeout=30_000) as download_info:
+                    await page.keyboard.press("w")  # the session's script, to the browser's user
+                script = tmp_path / "session.toml"
+                await (await download_info.value).save_as(script)
+                assert load_script(script).lanes[0].name == "sgd"  # a script that replays
 
                 frames.mark()
                 await page.keyboard.press("m")  # MLP mode: the session moves to a second process

@@ -26,7 +26,7 @@ from sgdtui.engine.commands import AddLane, Nudge, RemoveLane, Reset, ScriptText
 from sgdtui.engine.session import Session
 from sgdtui.ui.bindings import BINDINGS, QUICK_SURFACES, action_name
 from sgdtui.ui.modes import MODES, WORKER_KINDS
-from sgdtui.ui.palette import playground_commands
+from sgdtui.ui.palette import deliver_session_script, playground_commands
 from sgdtui.ui.present import LaneColours
 from sgdtui.ui.process_worker import ProcessSessionWorker
 from sgdtui.ui.screens.expression import ExpressionScreen
@@ -358,6 +358,8 @@ class PlaygroundApp(App):
 
     # --- scripts -------------------------------------------------------------------------------
     async def action_write_script(self) -> None:
+        if self.is_web:  # in a browser (sgdtui serve) the script goes to its user, as a download
+            return await deliver_session_script(self)
         # The record file is this session's own, rewritten on each press; a timestamped name never
         # overwrites an earlier script (two presses in one second: ...-2.toml).
         path = self.record_path or free_path(Path.cwd() / f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml")

@@ -69,6 +69,19 @@ async def show_share_string(app: "PlaygroundApp") -> None:
         app.push_screen(ShareScreen(encode_text(text)))
 
 
+async def deliver_session_script(app: "PlaygroundApp") -> str | None:
+    """The session's script as a download (the `w` key when the playground runs in a browser)."""
+    from datetime import datetime
+
+    text = await session_script_text(app)
+    if text is None:
+        return None
+    name = f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml"
+    app.deliver_text(io.StringIO(text), save_filename=name)
+    app.notify(f"{name}: sent to the browser as a download", timeout=5)
+    return name
+
+
 async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
     """Write the selected lane as a PyTorch program: into the current folder, or as a download
     when the playground runs in a browser. Returns where it went."""
