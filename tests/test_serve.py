@@ -28,9 +28,17 @@ def get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with running_server("--max-sessions", "1") as base:
+def server(tmp_path_factory):
+    surfaces = tmp_path_factory.mktemp("surfaces")
+    (surfaces / "bowl.toml").write_text('name = "served-bowl"\nexpr = "x**2 + 3*y**2"\n')
+    with running_server("--max-sessions", "1", "--surfaces", str(surfaces)) as base:
         yield base
+
+
+def test_a_share_string_on_a_surface_of_the_servers_folder_is_accepted(server):
+    share = encode_table({"version": 1, "problem": {"surface": "served-bowl"}, "lanes": [{"optimizer": "adam"}]})
+    status, page = get(f"{server}/?script={share}")
+    assert status == 200 and f"/ws/s/{share}" in page
 
 
 async def test_first_frame_a_key_steps_q_ends_the_session_and_a_full_server_says_so(server):

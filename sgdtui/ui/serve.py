@@ -43,9 +43,11 @@ class PlaygroundServer(Server):
     """textual-serve's server with a session cap, share strings and a page that stays local."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, max_sessions: int = 4,
-                 app_arguments: list[str] | None = None, allow_imports: bool = False,
-                 public_url: str | None = None):
-        self.app_arguments = list(app_arguments or [])
+                 surfaces: list[str] = (), allow_imports: bool = False, public_url: str | None = None):
+        from sgdtui.engine.surfaces import SurfaceRegistry
+
+        self.registry = SurfaceRegistry(extra_dirs=surfaces)  # what the sessions know, to check ?script= with
+        self.app_arguments = [item for folder in surfaces for item in ("--surfaces", str(folder))]
         self.fixed_url = public_url  # None: each page's links follow the address the browser used
         super().__init__(self.command_for(None), host=host, port=port, title="sgdtui", public_url=public_url,
                          templates_path=TEMPLATES)
@@ -83,7 +85,7 @@ class PlaygroundServer(Server):
                                 retry=True)
         script = request.query.get("script")
         if script is not None:
-            problem = check_share_string(script)
+            problem = check_share_string(script, self.registry)
             if problem is not None:
                 return message_page("This link's script cannot be opened.", problem, status=400)
         router = request.app.router
@@ -105,7 +107,7 @@ class PlaygroundServer(Server):
         await websocket.prepare(request)
         script = request.match_info.get("script")
         refusal = (f"all {self.max_sessions} sessions are in use; try again later" if self.full
-                   else check_share_string(script) if script is not None else None)
+                   else check_share_string(script, self.registry) if script is not None else None)
         if refusal is not None:
             await websocket.send_bytes(f"\r\n  sgdtui: {refusal}\r\n".encode())
             await websocket.close()
@@ -142,12 +144,12 @@ class SessionService(AppService):
         return {**super()._build_environment(width, height), **self.extra_environment}
 
 
-def check_share_string(script: str) -> str | None:
+def check_share_string(script: str, registry=None) -> str | None:
     """None if ``script`` is a share string of a valid script, else the one-line reason."""
     from sgdtui.engine.share import load_share
 
     try:
-        load_share(script)
+        load_share(script, registry=registry)
     except (ValueError, RecursionError) as exc:
         return " ".join(str(exc).split())
     return None
@@ -173,8 +175,7 @@ def message_page(title: str, detail: str, *, status: int, retry: bool = False) -
 def serve(host: str = "127.0.0.1", port: int = 8000, *, max_sessions: int = 4, surfaces: list[str] = (),
           allow_imports: bool = False) -> int:
     """Run the server until Ctrl+C."""
-    arguments = [item for folder in surfaces for item in ("--surfaces", str(folder))]
-    server = PlaygroundServer(host, port, max_sessions=max_sessions, app_arguments=arguments,
+    server = PlaygroundServer(host, port, max_sessions=max_sessions, surfaces=list(surfaces),
                               allow_imports=allow_imports)
     server.serve()
     return 0
