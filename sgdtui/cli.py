@@ -142,7 +142,7 @@ def replay_command(args) -> int:
     script, default_out = replay_script(args, registry)
     if args.steps is None and script.steps is None:
         raise UsageError(f"{script.path}: no 'steps' in the script; give --steps N")
-    size = parse_size(args.size) if args.svg else None
+    size = svg_size(args)
     out = Path(args.out) if args.out else default_out
     try:
         result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty())
@@ -244,7 +244,19 @@ def _default(v) -> str:
 def add_replay_share_arguments(replay: argparse.ArgumentParser) -> None:
     replay.add_argument("--script-string", metavar="S", help="replay a share string instead of a script file")
     replay.add_argument("--svg", metavar="FILE", help="also write the final view as an SVG screenshot")
-    replay.add_argument("--size", default="160x48", metavar="WxH", help="screenshot size in cells (default 160x48)")
+    replay.add_argument("--size", metavar="WxH", help="screenshot size in cells (default 160x48)")
+
+
+def svg_size(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The --svg picture's size, checked before any work (None without --svg)."""
+    if not args.svg:
+        if args.size is not None:
+            raise UsageError("--size goes with --svg FILE")
+        return None
+    folder = Path(args.svg).parent
+    if not folder.is_dir():
+        raise UsageError(f"--svg: folder {folder} does not exist")
+    return parse_size(args.size or "160x48")
 
 
 def add_share_commands(sub) -> None:

@@ -56,3 +56,11 @@ def test_a_bad_size_is_one_line_exit_2(size, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--size" in err
     assert not svg_path.exists() and not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_svg_arguments_are_checked_before_the_replay(tmp_path, capsys):
+    script = str(ROOT / "examples" / "langevin.toml")
+    assert main(["replay", script, "--out", str(tmp_path / "out"), "--size", "80x24"]) == 2
+    assert "--size goes with --svg FILE" in capsys.readouterr().err
+    assert main(["replay", script, "--out", str(tmp_path / "out"), "--svg", str(tmp_path / "no" / "x.svg")]) == 2
+    assert "--svg: folder" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -49,7 +49,10 @@ class ShareError(ScriptError):
 
 def encode_table(table: dict[str, Any]) -> str:
     """The share string of a script table (as tomllib reads it, or ``Session.to_script()``)."""
-    text = json.dumps(table, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(table, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # a date, or a NaN: nothing a valid script holds
+        raise ShareError(f"{SOURCE}: cannot encode this script ({exc})") from None
     packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
     packed = packer.compress(text.encode("utf-8")) + packer.flush()
     return PREFIX + base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
