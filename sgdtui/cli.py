@@ -1,9 +1,12 @@
 """Command line: the playground (default), headless replays, listings.
 
     sgdtui [--surface NAME | --expr EXPR] [--surfaces DIR] [--script FILE] [--record FILE] [--seed N]
-    sgdtui replay SCRIPT [--out DIR] [--steps N] [--surfaces DIR]
+    sgdtui replay SCRIPT [--out DIR] [--steps N] [--surfaces DIR] [--svg FILE [--size WxH]]
     sgdtui list surfaces|optimizers|schedules
     sgdtui mlp [--dataset NAME ...]
+    sgdtui share SCRIPT                       (a script as one URL-safe string; --script-string reads it)
+    sgdtui export-torch SCRIPT --lane NAME    (a lane as a plain PyTorch program)
+    sgdtui serve [--host H] [--port P] [--max-sessions N]   (the playground in a browser)
 
 Exit codes: 0 done, 2 invalid script or arguments (one line on stderr, no traceback), 1 a
 runtime failure.
@@ -16,7 +19,8 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("tui", "replay", "list", "mlp", "new")
+COMMANDS = ("tui", "replay", "list", "mlp", "new", "share", "export-torch", "serve")
+SHARE_COMMANDS = ("share", "export-torch", "serve")
 
 
 class UsageError(Exception):
@@ -36,11 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_tui_arguments(tui)
 
     replay = sub.add_parser("replay", help="run a script headless and export the numbers")
-    replay.add_argument("script", help="a script file (TOML, version 1)")
+    replay.add_argument("script", nargs="?", help="a script file (TOML, version 1)")
     replay.add_argument("--out", help="output folder (default: a folder named after the script)")
     replay.add_argument("--steps", type=int, help="run this many steps instead of the script's")
     replay.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
     replay.add_argument("--quiet", action="store_true", help="no summary table")
+    add_replay_share_arguments(replay)
 
     listing = sub.add_parser("list", help="list surfaces, optimizers or schedules")
     listing.add_argument("what", choices=("surfaces", "optimizers", "schedules", "datasets"))
@@ -49,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     mlp = sub.add_parser("mlp", help="the playground in MLP mode")
     add_mlp_arguments(mlp)
     add_new_parser(sub)
+    add_share_commands(sub)
     return parser
 
 
@@ -68,7 +74,9 @@ def add_tui_arguments(p: argparse.ArgumentParser) -> None:
     group.add_argument("--surface", help="start on this surface (see `sgdtui list surfaces`)")
     group.add_argument("--expr", help='start on an expression surface, e.g. "x**2 + 10*y**2"')
     p.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
-    p.add_argument("--script", help="start from a script (lanes and all)")
+    scripts = p.add_mutually_exclusive_group()
+    scripts.add_argument("--script", help="start from a script (lanes and all)")
+    scripts.add_argument("--script-string", metavar="S", help="start from a share string (`sgdtui share SCRIPT`)")
     p.add_argument("--record", help="write the session's script to this file on exit")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0; a --script has its own)")
 
@@ -103,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_threads()
+        if args.command in SHARE_COMMANDS:
+            return share_command(args)
         if args.command in ("replay", "list", "new"):
             try:
                 return {"replay": replay_command, "list": list_command, "new": new_command}[args.command](args)
             except ValueError as exc:  # ScriptError, SurfaceError, ...: bad input, found before any work
                 return _fail(_one_line(exc), EXIT_USAGE)
-        if getattr(args, "script", None) and args.seed is not None:
+        if (getattr(args, "script", None) or getattr(args, "script_string", None) is not None) and args.seed is not None:
             raise UsageError("--seed cannot be combined with --script: the script sets its own seed")
+        read_script_string(args)
         from sgdtui.ui.launch import run_tui
 
         if args.command == "mlp":
@@ -140,16 +151,19 @@ def replay_command(args) -> int:
     if args.steps is not None and args.steps < 0:
         raise UsageError("--steps must be >= 0")
     registry = SurfaceRegistry(extra_dirs=args.surfaces)
-    script = load_script(args.script, registry=registry)
+    script, default_out = replay_script(args, registry)
     if args.steps is None and script.steps is None:
-        raise UsageError(f"{args.script}: no 'steps' in the script; give --steps N")
-    out = Path(args.out) if args.out else Path(Path(args.script).stem)
+        raise UsageError(f"{script.path}: no 'steps' in the script; give --steps N")
+    size = svg_size(args)
+    out = Path(args.out) if args.out else default_out
     try:
         result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty())
     except ValueError as exc:  # a scripted event that the session rejected at its step
-        return _fail(f"{args.script}: {_one_line(exc)}", EXIT_USAGE)
+        return _fail(f"{script.path}: {_one_line(exc)}", EXIT_USAGE)
     if not args.quiet:
         print_summary(result)
+    if args.svg:
+        write_replay_svg(script, args.svg, size, steps=args.steps)
     return EXIT_OK
 
 
@@ -248,7 +262,8 @@ def list_command(args) -> int:
     elif args.what == "optimizers":
         from sgdtui.engine.optimizers import OPTIMIZERS
 
-        table = Table(title="optimizers")
+        table = Table(title="optimizers", caption="any other torch.optim.Optimizer subclass works by import path:"
+                                                  ' optimizer = "package.module:Class"')
         for col in ("name", "update rule", "hyperparameters (default, range)"):
             table.add_column(col)
         for spec in OPTIMIZERS.values():
@@ -283,6 +298,149 @@ def _default(v) -> str:
     if isinstance(v, bool):
         return str(v).lower()
     return f"{v:g}"
+
+
+# --- share strings, torch export, browser mode, pictures -----------------------------------------
+
+
+def add_replay_share_arguments(replay: argparse.ArgumentParser) -> None:
+    replay.add_argument("--script-string", metavar="S", help="replay a share string instead of a script file")
+    replay.add_argument("--svg", metavar="FILE", help="also write the final view as an SVG screenshot")
+    replay.add_argument("--size", metavar="WxH", help="screenshot size in cells (default 160x48)")
+
+
+def svg_size(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The --svg picture's size, checked before any work (None without --svg)."""
+    if not args.svg:
+        if args.size is not None:
+            raise UsageError("--size goes with --svg FILE")
+        return None
+    folder = Path(args.svg).parent
+    if not folder.is_dir():
+        raise UsageError(f"--svg: folder {folder} does not exist")
+    return parse_size(args.size or "160x48")
+
+
+def add_share_commands(sub) -> None:
+    share = sub.add_parser("share", help="print a script as one compact URL-safe string")
+    share.add_argument("script", help="a script file (TOML, version 1)")
+    share.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+
+    export = sub.add_parser("export-torch", help="write one lane of a script as a runnable PyTorch program")
+    export.add_argument("script", nargs="?", help="a surface script file (TOML, version 1)")
+    export.add_argument("--script-string", metavar="S", help="a share string instead of a script file")
+    export.add_argument("--lane", required=True, help="the lane to export")
+    export.add_argument("--out", "-o", metavar="FILE", help="output file (default: <script>-<lane>.py)")
+    export.add_argument("--steps", type=int, help="steps to run (default: the script's)")
+    export.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+
+    serve = sub.add_parser("serve", help="serve the playground in a web browser (textual-serve)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-sessions", type=int, default=4, metavar="N",
+                       help="browser sessions at once (default 4; each is a process, two in MLP mode)")
+    serve.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+    serve.add_argument("--allow-imports", action="store_true",
+                       help="let browser sessions name optimizers by import path (imports code on this machine)")
+
+
+def read_script_string(args: argparse.Namespace) -> None:
+    """``--script-string S`` for the playground: decoded and validated here, handed on as the
+    Script the session starts from (bad strings: one line, exit 2)."""
+    share = getattr(args, "script_string", None)
+    if share is None:
+        return
+    from sgdtui.engine.share import load_share
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    try:
+        args.script = load_share(share, registry=SurfaceRegistry(extra_dirs=args.surfaces))
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
+
+
+def replay_script(args: argparse.Namespace, registry):
+    """(the Script to replay, the default output folder): from SCRIPT or --script-string."""
+    from sgdtui.engine.script import load_script
+
+    share = getattr(args, "script_string", None)
+    if share is not None and args.script:
+        raise UsageError("give either SCRIPT or --script-string, not both")
+    if share is not None:
+        import hashlib
+
+        from sgdtui.engine.share import load_share
+
+        script = load_share(share, registry=registry)
+        return script, Path(f"script-{hashlib.sha256(share.strip().encode()).hexdigest()[:8]}")
+    if not args.script:
+        raise UsageError("give a SCRIPT file or --script-string S")
+    return load_script(args.script, registry=registry), Path(Path(args.script).stem)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"160x48" -> (160, 48); UsageError on anything else."""
+    parts = str(text).lower().split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--size must be WIDTHxHEIGHT in cells, such as 160x48, got {text!r}") from None
+    if not (20 <= width <= 1000 and 10 <= height <= 500):
+        raise UsageError(f"--size must be between 20x10 and 1000x500 cells, got {text!r}")
+    return width, height
+
+
+def write_replay_svg(script, path: str, size: tuple[int, int], steps: int | None = None) -> None:
+    from sgdtui.ui.picture import write_svg
+
+    written = write_svg(script, path, size, steps=steps)
+    print(f"wrote {written}")
+
+
+def user_surfaces(script, registry) -> list[str]:
+    """The surfaces a script names that are not built in (a share string carries only the script)."""
+    tables = [script.raw.get("problem", {}), *script.raw.get("events", [])]
+    names = [t["surface"] for t in tables if isinstance(t, dict) and isinstance(t.get("surface"), str)]
+    return [n for n in dict.fromkeys(names) if n in registry and registry.get(n).origin != "built-in"]
+
+
+def share_command(args: argparse.Namespace) -> int:
+    """share, export-torch and serve (bad input: one line, exit 2)."""
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    try:
+        if args.command == "serve":
+            from sgdtui.ui.serve import serve
+
+            if args.max_sessions < 1:
+                raise UsageError("--max-sessions must be >= 1")
+            if not 0 < args.port < 65536:
+                raise UsageError("--port must be in 1..65535")
+            SurfaceRegistry(extra_dirs=args.surfaces)  # a missing folder is an argument error, found now
+            return serve(args.host, args.port, max_sessions=args.max_sessions, surfaces=args.surfaces,
+                         allow_imports=args.allow_imports)
+        registry = SurfaceRegistry(extra_dirs=args.surfaces)
+        if args.command == "share":
+            from sgdtui.engine.script import load_script
+            from sgdtui.engine.share import encode_table
+
+            script = load_script(args.script, registry=registry)
+            print(encode_table(script.raw))
+            for name in user_surfaces(script, registry):
+                print(f"sgdtui: warning: the script uses your surface {name!r} ({registry.get(name).origin}): "
+                      "whoever plays the string needs that file too", file=sys.stderr)
+            return EXIT_OK
+        from sgdtui.engine.export_torch import export_lane
+
+        if args.steps is not None and args.steps < 0:
+            raise UsageError("--steps must be >= 0")
+        script, default_out = replay_script(args, registry)
+        out = Path(args.out) if args.out else Path(f"{default_out.name}-{args.lane}.py")
+        out.write_text(export_lane(script, args.lane, steps=args.steps), encoding="utf-8")
+        print(f"wrote {out} (run it with: python {out})")
+        return EXIT_OK
+    except ValueError as exc:  # ScriptError, ShareError, ExportError, SurfaceError: bad input
+        return _fail(_one_line(exc), EXIT_USAGE)
 
 
 if __name__ == "__main__":

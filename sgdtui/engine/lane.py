@@ -44,7 +44,10 @@ def lane_seed(seed: int, name: str, stream: str = "") -> int:
 
 
 def unique_name(base: str, taken) -> str:
-    """``base``, or ``base-2``, ``base-3``, ... whichever is not taken (a lane's default name)."""
+    """``base``, or ``base-2``, ``base-3``, ... whichever is not taken (a lane's default name).
+    An optimizer's import path ("package.module:Class") gives its class name, lowercased."""
+    if ":" in base:
+        base = base.rsplit(":", 1)[1].rsplit(".", 1)[-1].lower()[:30] or "lane"
     taken = set(taken)
     if base not in taken:
         return base

@@ -6,10 +6,22 @@ we use torch.optim; the course material's own algorithms live in ``variants.py``
 
 Default learning rates are the playground's (chosen so a race on a 2-D surface moves in a few
 hundred steps); every other hyperparameter keeps torch's default.
+
+Any other ``torch.optim.Optimizer`` subclass joins by import path, ``"package.module:Class"``
+(``imported_optimizer``): its hyperparameters are read from the ``defaults`` it builds with, and
+the keys' steps are guessed from their names, so scripts, keys and validation treat it like a
+registry entry. ``SGDTUI_NO_IMPORTS=1`` switches import paths off (``sgdtui serve`` does, so a
+browser cannot make the server import code).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import math
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -64,6 +76,7 @@ class OptimizerSpec:
     needs_generator: bool = False
     per_row_option: bool = False  # lars/lamb: treat each trajectory as a layer
     fixed: dict = field(default_factory=dict)  # torch arguments this name pins (momentum's nesterov=False ...)
+    imported: bool = False  # named by import path ("package.module:Class"), not in OPTIMIZERS
 
     def param(self, name: str) -> ParamSpec:
         for hp in self.hyper:
@@ -91,6 +104,8 @@ class OptimizerSpec:
                 raise OptimizerConfigError(exc.key, exc.reason) from None
         if self.name == "sgd" and out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
             raise OptimizerConfigError("nesterov", "needs momentum > 0 and dampening = 0")
+        if self.imported and out != self.defaults():
+            _check_constructs(self, out)  # the class's own checks, so a script fails at its line
         return out
 
     def make(
@@ -130,11 +145,15 @@ class OptimizerSpec:
         return float(value)
 
 
+TORCH_EXTRA = {"foreach": False}  # what _torch adds to every torch.optim class's arguments
+
+
 def _torch(cls: type[torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
     def make(params, **kwargs):
         # foreach=False: a single small tensor per optimizer, the per-tensor path is the fastest.
-        return cls(params, foreach=False, **kwargs)
+        return cls(params, **TORCH_EXTRA, **kwargs)
 
+    make.optimizer_class = cls  # read by optimizer_class (the torch export names the class)
     return make
 
 
@@ -251,16 +270,173 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def get_optimizer(name: str) -> OptimizerSpec:
+    if isinstance(name, str) and ":" in name:
+        return imported_optimizer(name)
     try:
         return OPTIMIZERS[name]
     except (KeyError, TypeError):  # TypeError: a list or table where a name belongs
         raise OptimizerConfigError(
             "optimizer",
-            f"unknown optimizer {name!r}{did_you_mean(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)})",
+            f"unknown optimizer {name!r}{did_you_mean(name, list(OPTIMIZERS))} (choose from {', '.join(OPTIMIZERS)},"
+            " or give a torch.optim.Optimizer subclass as 'package.module:Class')",
         ) from None
+
+
+def optimizer_class(spec: OptimizerSpec) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+    """The torch.optim.Optimizer subclass an entry builds and the constructor arguments it adds to
+    the hyperparameters (``fixed``, foreach=False for torch's own)."""
+    cls = getattr(spec.factory, "optimizer_class", None)
+    if cls is not None:
+        return cls, {**TORCH_EXTRA, **spec.fixed}
+    return spec.factory, dict(spec.fixed)
 
 
 def set_hyper(optimizer: torch.optim.Optimizer, name: str, value: Any) -> None:
     """A live hyperparameter change, torch's way: write it into every param group."""
     for group in optimizer.param_groups:
         group[name] = value
+
+
+# --- optimizers by import path ------------------------------------------------------------
+
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+NO_IMPORTS_ENV = "SGDTUI_NO_IMPORTS"
+IMPORTED_LR = 1e-3  # the lr an imported class gets when its own signature has no default
+# defaults keys that are implementation switches, not hyperparameters a race should steer
+TECHNICAL = frozenset({"foreach", "capturable", "differentiable", "fused", "maximize"})
+DECAY_NAME = re.compile(r"(momentum|beta\d*|alpha|rho|ema|ema_decay|decay_rate)")
+_IMPORTED: dict[str, OptimizerSpec] = {}
+
+
+def imported_optimizer(path: str) -> OptimizerSpec:
+    """The registry entry of the ``torch.optim.Optimizer`` subclass at ``"package.module:Class"``;
+    OptimizerConfigError (key ``optimizer``, one line) if it does not import or is not one."""
+    if path in _IMPORTED:
+        return _IMPORTED[path]
+    if not IMPORT_PATH.fullmatch(path):
+        raise OptimizerConfigError("optimizer", f"{path!r} is not an import path such as 'package.module:Class'")
+    if os.environ.get(NO_IMPORTS_ENV) == "1":
+        raise OptimizerConfigError("optimizer", f"optimizers by import path are switched off here ({path!r}); "
+                                                f"choose from {', '.join(OPTIMIZERS)}")
+    module_name, _, attribute = path.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())  # a module in the current folder, as `python -m` finds it (searched last)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any failure of foreign code is the user's input error
+        raise OptimizerConfigError("optimizer", f"cannot import {module_name!r} for {path!r} "
+                                                f"({type(exc).__name__}: {_first_line(exc)})") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise OptimizerConfigError("optimizer", f"{module_name!r} has no {attribute!r}"
+                                                    f"{did_you_mean(part, dir(target))}")
+        target = getattr(target, part)
+    if not (isinstance(target, type) and issubclass(target, torch.optim.Optimizer)):
+        kind = f"class {target.__name__}" if isinstance(target, type) else type(target).__name__
+        raise OptimizerConfigError("optimizer", f"{path!r} is not a torch.optim.Optimizer subclass (it is a {kind})")
+    spec = _introspect(path, target)
+    _IMPORTED[path] = spec
+    return spec
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] or type(exc).__name__
+
+
+def _probe_parameter() -> torch.Tensor:
+    return torch.zeros(2, dtype=torch.float64, requires_grad=True)
+
+
+def _introspect(path: str, cls: type[torch.optim.Optimizer]) -> OptimizerSpec:
+    """Hyperparameters from the ``defaults`` of one instance built on a probe tensor."""
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        signature = None
+    accepts = set() if signature is None else {
+        n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = signature is not None and any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    lr_param = signature.parameters.get("lr") if signature is not None else None
+    probe_kwargs = {"lr": IMPORTED_LR} if lr_param is not None and lr_param.default is inspect.Parameter.empty else {}
+    try:
+        probe = _probe_parameter()
+        optimizer = cls([probe], **probe_kwargs)
+        defaults = dict(optimizer.defaults)
+    except Exception as exc:  # noqa: BLE001
+        raise OptimizerConfigError("optimizer", f"cannot build {path!r} with its default arguments"
+                                                f" ({type(exc).__name__}: {_first_line(exc)})") from None
+    try:  # a race steps without a closure: refuse what cannot (LBFGS) now, not at the first step
+        probe.grad = torch.ones_like(probe)
+        optimizer.step()
+    except Exception as exc:  # noqa: BLE001
+        raise OptimizerConfigError("optimizer", f"{path!r} cannot take a plain step() on a gradient"
+                                                f" ({type(exc).__name__}: {_first_line(exc)})") from None
+    hyper: list[ParamSpec] = []
+    for name, value in defaults.items():
+        if name in TECHNICAL or not (name in accepts or takes_any):
+            continue
+        annotation = signature.parameters[name].annotation if signature and name in signature.parameters else ""
+        spec = _guess_spec(name, value, floating="float" in str(annotation))
+        if spec is not None:
+            hyper.append(spec)
+    names = [hp.name for hp in hyper]
+    if "lr" not in names:
+        raise OptimizerConfigError("optimizer", f"{path!r} has no numeric 'lr' in its defaults: every lane's lr"
+                                                " is steered (and scheduled) through its param groups")
+    hyper.sort(key=lambda hp: hp.name != "lr")  # lr first, as in the registry
+    decays = [hp.name for hp in hyper if hp.step == "decay"]
+    preferred = [n for n in ("momentum", "betas") if n in decays]
+    doc = inspect.getdoc(cls) or ""
+    summary = doc.strip().splitlines()[0] if doc.strip() else f"{cls.__name__} from {cls.__module__}"
+    return OptimizerSpec(
+        path, summary, f"{cls.__qualname__}'s own update rule (see its documentation)", tuple(hyper), cls,
+        decay_param=(preferred or decays or [None])[0], heavy_ball=issubclass(cls, torch.optim.SGD), imported=True,
+    )
+
+
+def _guess_spec(name: str, value: Any, floating: bool = False) -> ParamSpec | None:
+    """A ParamSpec for one ``defaults`` entry, its key step guessed from the name: lr
+    multiplicative, β-like decays in log(1 - β), weight decay and ε on a log scale from 0, counts
+    by one. ``floating``: the signature says float (torch writes ``momentum: float = 0``). None
+    for what a key cannot steer (None, strings, tensors, ...)."""
+    help = "from the optimizer's defaults"
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool):
+        return ParamSpec(name, value, bool, step="bool", help=help)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_real(v) for v in value):
+        pair = tuple(float(v) for v in value)
+        if all(0.0 <= v < 1.0 for v in pair):
+            return ParamSpec(name, pair, "pair", 0.0, 1.0, high_open=True, step="decay", help=help)
+        return None  # a pair without a known range: left at its default
+    if not _real(value):
+        return None
+    if name == "lr":
+        return LR(float(value)) if value > 0 else LR(IMPORTED_LR)
+    floating = floating or "decay" in name or name.startswith("eps") or bool(DECAY_NAME.fullmatch(name))
+    if isinstance(value, int) and not floating:
+        return ParamSpec(name, value, int, 0 if value >= 0 else None, increment=1, help=help)
+    value = float(value)
+    if "weight_decay" in name and value >= 0:
+        return _log(name, value, 1e3, help, first=1e-4)
+    if DECAY_NAME.fullmatch(name) and 0.0 <= value < 1.0:
+        return _decay(name, value, help)
+    if name.startswith("eps") and 0.0 <= value <= 1.0:
+        return _log(name, value, 1.0, help, first=1e-8)
+    if value >= 0:
+        return _log(name, value, 1e6, help, first=value or 1e-4)
+    return ParamSpec(name, value, float, help=help)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_constructs(spec: OptimizerSpec, hyper: dict[str, Any]) -> None:
+    try:
+        spec.factory([_probe_parameter()], **hyper)
+    except Exception as exc:  # noqa: BLE001
+        changed = [k for k, v in hyper.items() if v != spec.param(k).default]
+        raise OptimizerConfigError(changed[0] if len(changed) == 1 else "optimizer",
+                                   f"{spec.name} refused it ({type(exc).__name__}: {_first_line(exc)})") from None

@@ -27,7 +27,7 @@ from sgdtui.engine.session import Session
 from sgdtui.ui.bindings import BINDINGS, action_name
 from sgdtui.ui.mlp_actions import DATASET_KEYS, MLPActions
 from sgdtui.ui.modes import MODES, WORKER_KINDS
-from sgdtui.ui.palette import playground_commands
+from sgdtui.ui.palette import deliver_session_script, playground_commands
 from sgdtui.ui.present import LaneColours
 from sgdtui.ui.process_worker import ProcessSessionWorker
 from sgdtui.ui.screens.help import HelpScreen
@@ -253,6 +253,8 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
 
     # --- scripts -------------------------------------------------------------------------------
     async def action_write_script(self) -> None:
+        if self.is_web:  # in a browser (sgdtui serve) the script goes to its user, as a download
+            return await deliver_session_script(self)
         # The record file is this session's own, rewritten on each press; a timestamped name never
         # overwrites an earlier script (two presses in one second: ...-2.toml).
         path = self.record_path or free_path(Path.cwd() / f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml")
@@ -283,7 +285,6 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
             elif binding.action.startswith("quick_dataset("):
                 description = f"dataset: {datasets[int(binding.action[len('quick_dataset('):-1])]} (MLP)"
             rows.append((binding.key_display or binding.key, description))
-        rows.append(("ctrl+p", "command palette: every action, surface and optimizer"))
         return rows
 
     def action_help(self) -> None:

@@ -60,5 +60,11 @@ BINDINGS = [
     B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
     B("w", "write_script", "Write script"),
     B("question_mark", "help", "Help", key_display="?"),
+    # Textual's own palette binding (it adds none once the palette has a binding here) ...
+    B("ctrl+p", "command_palette", "palette", show=False, key_display="^p", priority=True,
+      tooltip="Open the command palette"),
+    # ... and a key that a browser leaves alone (it may keep ctrl+p, print, for itself).
+    B("colon", "command_palette", "command palette: every action, surface and optimizer (as ^p)", show=False,
+      key_display=":"),
     B("q", "quit", "Quit"),
 ]

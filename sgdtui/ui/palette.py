@@ -1,12 +1,18 @@
-"""The command palette (ctrl+p): every action that works in the current mode, each once, plus
-'Surface: ...' and 'Add lane: ...' entries found by typing."""
+"""The command palette (ctrl+p or :): every action that works in the current mode, each once,
+'Share string' and 'Export lane to PyTorch', plus 'Surface: ...' and 'Add lane: ...' entries found
+by typing."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from textual.app import SystemCommand
 
+from sgdtui.engine.commands import ScriptText
 from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.mlp.datasets import DATASETS
 from sgdtui.mlp.problem import ACTIVATIONS, NORMS
@@ -21,7 +27,7 @@ def playground_commands(app: "PlaygroundApp", inherited: Iterable[SystemCommand]
     seen: set[str] = set()
     for binding in BINDINGS:
         name = action_name(binding.action)
-        if name == "quick_surface" or not app.action_available(name) or binding.description in seen:
+        if name in ("quick_surface", "command_palette") or not app.action_available(name) or binding.description in seen:
             continue
         seen.add(binding.description)
         ours.append(SystemCommand(binding.description, f"key: {binding.key_display or binding.key}",
@@ -30,6 +36,11 @@ def playground_commands(app: "PlaygroundApp", inherited: Iterable[SystemCommand]
         if command.title not in seen:
             yield command
     yield from ours
+    yield SystemCommand("Share string", "the session as one URL-safe string: sgdtui --script-string S replays it",
+                        lambda: app.run_worker(show_share_string(app), exclusive=False))
+    if app.mode == "surface":
+        yield SystemCommand("Export lane to PyTorch", "the selected lane as a runnable PyTorch program",
+                            lambda: app.run_worker(export_selected_lane(app), exclusive=False))
     if app.action_available("pick_surface"):
         for surface in app.factory.registry:
             yield SystemCommand(f"Surface: {surface.name}", f"with its default race · {surface.description}",
@@ -52,3 +63,71 @@ def playground_commands(app: "PlaygroundApp", inherited: Iterable[SystemCommand]
     for name, spec in OPTIMIZERS.items():
         yield SystemCommand(f"Add lane: {name}", spec.description, lambda name=name: app.add_lane(name),
                             discover=False)
+
+
+ASK_TIMEOUT = 10.0  # seconds the palette's commands wait for the session's script
+
+
+async def session_script_text(app: "PlaygroundApp") -> str | None:
+    """The session so far as script text (the ScriptText query), or None after a notification."""
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(app.worker.ask(ScriptText())), ASK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - shown, never fatal
+        reason = "the session did not answer in time" if isinstance(exc, TimeoutError) else exc
+        app.notify(f"cannot read the session's script: {reason}", severity="error")
+        return None
+
+
+async def show_share_string(app: "PlaygroundApp") -> None:
+    from sgdtui.engine.share import encode_text
+    from sgdtui.ui.screens.share import ShareScreen
+
+    text = await session_script_text(app)
+    if text is not None:
+        app.push_screen(ShareScreen(encode_text(text)))
+
+
+async def deliver_session_script(app: "PlaygroundApp") -> str | None:
+    """The session's script as a download (the `w` key when the playground runs in a browser)."""
+    from datetime import datetime
+
+    text = await session_script_text(app)
+    if text is None:
+        return None
+    name = f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml"
+    app.deliver_text(io.StringIO(text), save_filename=name)
+    app.notify(f"{name}: sent to the browser as a download", timeout=5)
+    return name
+
+
+async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
+    """Write the selected lane as a PyTorch program: into the current folder, or as a download
+    when the playground runs in a browser. Returns where it went."""
+    from sgdtui.engine.export_torch import export_lane
+    from sgdtui.engine.script import load_script
+
+    lane = app.selected
+    if lane is None:
+        app.notify("no lane selected: press a to add one", severity="warning")
+        return None
+    text = await session_script_text(app)
+    if text is None:
+        return None
+    try:
+        script = load_script(tomllib.loads(text), text=text, registry=app.factory.registry)
+        script.path = "a playground session"
+        source = export_lane(script, lane)
+    except ValueError as exc:
+        app.notify(f"cannot export {lane}: {' '.join(str(exc).split())}", severity="error")
+        return None
+    name = f"sgdtui-{lane}-torch.py"
+    if app.is_web:  # the browser's user has no shell on this machine: hand the file over
+        app.deliver_text(io.StringIO(source), save_filename=name)
+        app.notify(f"{name}: sent to the browser as a download", timeout=5)
+        return name
+    path, k = Path.cwd() / name, 2
+    while path.exists():  # never overwrite an earlier export: name-2.py, name-3.py, ...
+        path, k = Path.cwd() / f"sgdtui-{lane}-torch-{k}.py", k + 1
+    path.write_text(source, encoding="utf-8")
+    app.notify(f"lane {lane} written to {path} (run it with python)", timeout=6)
+    return path
