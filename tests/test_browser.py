@@ -127,7 +127,7 @@ async def test_the_playground_plays_in_headless_chromium(tmp_path):
 
                 frames.mark()
                 await page.keyboard.press("m")  # MLP mode: the session moves to a second process
-                assert await frames.wait_for("decision boundary", 90)
+                assert await frames.wait_for("predicted class", 90)
                 await page.screenshot(path=str(tmp_path / "mlp.png"))
                 frames.mark()
                 await page.keyboard.press(".")  # a step in the session process

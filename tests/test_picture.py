@@ -45,7 +45,7 @@ def test_mlp_replay_shows_the_mlp_view(tmp_path):
     assert main(["replay", str(ROOT / "examples" / "mlp-moons.toml"), "--out", str(tmp_path / "out"),
                  "--steps", "60", "--quiet", "--svg", str(svg_path)]) == 0
     text = svg_text(svg_path.read_text())
-    assert "decision boundary" in text and "val accuracy" in text and "mlp:moons" in text
+    assert "predicted class" in text and "val acc" in text and "mlp-moons" in text
 
 
 @pytest.mark.parametrize("size", ["160", "axb", "10x5", "2000x40"])
