@@ -445,7 +445,7 @@ async def test_weight_decay_keys_work_in_surface_mode():
 
 
 def test_free_path_appends_a_counter_when_the_file_exists(tmp_path):
-    from sgdtui.ui.app import free_path
+    from sgdtui.ui.session_actions import free_path
 
     target = tmp_path / "run.toml"
     assert free_path(target) == target

@@ -61,7 +61,8 @@ async def test_recorded_mlp_run_in_the_session_process_replays_identically_and_t
         assert worker.latest.snapshot.clock == 28 and worker.alive
         live = worker.ask(Trajectories()).result(timeout=30)
         process = worker.process
-    assert_gone(process)  # on app exit, after the record was written
+    assert worker.join(15)  # on app exit, after the record was written, the child is reaped
+    assert_gone(process)
     replay = Session.from_script(path)
     replay.run()
     ours = replay.trajectories()

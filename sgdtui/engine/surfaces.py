@@ -430,11 +430,19 @@ class SurfaceRegistry:
         dirs = [user_surface_dir()] if include_user_dir else []
         dirs += [Path(d) for d in extra_dirs]
         for directory in dirs:
-            if not directory.is_dir():
-                if directory != user_surface_dir():
-                    raise SurfaceError(f"{directory}: surfaces folder does not exist")
+            own = include_user_dir and directory == dirs[0]
+            try:
+                if not directory.is_dir():
+                    if not own:
+                        raise SurfaceError(f"{directory}: surfaces folder does not exist")
+                    continue
+                paths = sorted(directory.glob("*.toml"))
+            except OSError as exc:  # an unreadable config folder: a warning, never a failure
+                if not own:
+                    raise SurfaceError(f"{directory}: cannot read the surfaces folder ({exc.strerror or exc})") from None
+                self.errors.append(f"{directory}: cannot read your surfaces folder ({exc.strerror or exc}); skipped")
                 continue
-            for path in sorted(directory.glob("*.toml")):
+            for path in paths:
                 try:
                     surface = load_surface_file(path)
                 except SurfaceError as exc:

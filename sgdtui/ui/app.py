@@ -9,9 +9,7 @@ slices) runs in Textual workers whose failures become notifications.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
@@ -22,15 +20,16 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from sgdtui.engine.commands import AddLane, ScriptText
+from sgdtui.engine.commands import AddLane
 from sgdtui.engine.session import Session
 from sgdtui.ui.bindings import BINDINGS, action_name
 from sgdtui.ui.mlp_actions import DATASET_KEYS, MLPActions
 from sgdtui.ui.modes import MODES, WORKER_KINDS
-from sgdtui.ui.palette import deliver_session_script, playground_commands
+from sgdtui.ui.palette import playground_commands
 from sgdtui.ui.present import LaneColours
 from sgdtui.ui.process_worker import ProcessSessionWorker
 from sgdtui.ui.screens.help import HelpScreen
+from sgdtui.ui.session_actions import SessionActions, free_path
 from sgdtui.ui.sessions import SessionFactory
 from sgdtui.ui.steering_actions import SteeringActions
 from sgdtui.ui.surface_actions import SurfaceActions
@@ -40,21 +39,9 @@ from sgdtui.ui.widgets.status import CaptionLine, StatusLine
 from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, SessionWorker, Worker, speed_label
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
-RECORD_TIMEOUT = 10.0  # seconds a mode switch waits for the outgoing session's script
 
 
-def free_path(path: Path) -> Path:
-    """``path`` if no file is there, else the first free ``stem-2.suffix``, ``stem-3.suffix``, ..."""
-    path = Path(path)
-    k = 2
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
-        k += 1
-    return candidate
-
-
-class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
+class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "sgdtui"
     BINDINGS = BINDINGS
@@ -70,7 +57,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         self.factory = factory or SessionFactory(session._registry(), seed=session.seed)
         self.record_path = Path(record_path) if record_path else None
         self.speed_index = speed_index
-        self.worker: Worker = self._new_worker(session)
+        self.worker: Worker = self.make_worker(session)
         self.start_running = start_running
         self.running = False
         self.live_rates = live_rates  # tests switch the wall-clock read-outs off for stable screenshots
@@ -84,11 +71,17 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         self.written_scripts: list[Path] = []
         self._added_lane = None  # the future of the latest `a`: its lane is selected once applied
 
-    def _new_worker(self, session: Session) -> Worker:
-        mode = MODES[session.kind]
-        own_process = self.worker_kind == "process" or (self.worker_kind == "auto" and mode.own_process)
-        kind = ProcessSessionWorker if own_process else SessionWorker
-        return kind(session, mode.options(self.frame_rate, self.speed_index, self.costly_period))
+    def own_process(self, kind: str) -> bool:
+        return self.worker_kind == "process" or (self.worker_kind == "auto" and MODES[kind].own_process)
+
+    def make_worker(self, session: Session, *, script: dict | None = None, pending: list | None = None) -> Worker:
+        """The worker for ``session``; a new session (not a restart: ``pending`` given) gets a new mirror."""
+        options = MODES[session.kind].options(self.frame_rate, self.speed_index, self.costly_period)
+        if pending is None:
+            self.new_mirror(session)
+        if self.own_process(session.kind):
+            return ProcessSessionWorker(session, options, script=script, pending=pending)
+        return SessionWorker(session, options)
 
     @property
     def mode(self) -> str:
@@ -122,9 +115,10 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         self._tick()
 
     async def on_unmount(self) -> None:
+        self.follow_session()
         if self.record_path is not None:
-            await self._write(self.record_path)
-        self.worker.stop()
+            self.write_record()
+        self.worker.stop(timeout=0.0)  # the thread ends at its next step boundary; a process is reaped
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
@@ -148,6 +142,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
     def _tick(self) -> None:
         for error in self.worker.take_errors():
             self.notify(error.message, severity=error.severity, timeout=8)
+        self.follow_session()
         frame = self.worker.latest
         if frame.seq == self._frame_seq and not self._dirty:
             return
@@ -186,7 +181,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
                              frames_per_second=len(self._frame_times) if self.live_rates else None)
         if frame.script_end is not None:
             status = f"■ script end (step {frame.script_end}), space goes on · {status}"
-        self.query_one(StatusLine).show(status)
+        self.query_one(StatusLine).show(self.health_prefix() + status)
         self.query_one(CaptionLine).show(snap.caption)
 
     # --- which actions work here ---------------------------------------------------------------
@@ -234,12 +229,12 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         if self.record_path is not None:
             record = self.record_path
             path = free_path(record.with_name(f"{record.stem}.{outgoing}{record.suffix}"))  # run.surface.toml
-            if not await self._write(path, timeout=RECORD_TIMEOUT):
-                self.notify("mode switch would drop the recorded session: press w to save it, or run without"
-                            " --record", severity="error", timeout=8)
+            if not self.write_script(path):
+                self.notify("mode switch would drop the recorded session: press w to save it elsewhere, or run"
+                            " without --record", severity="error", timeout=8)
                 return
             self.notify(f"recorded {outgoing} session written to {path}", timeout=5)
-        old, self.worker = self.worker, self._new_worker(session)
+        old, self.worker = self.worker, self.make_worker(session)
         old.stop(timeout=0.0)  # the old thread exits at its next step boundary; never wait for it here
         self.worker.start()
         self.running, self.selected, self._added_lane = False, None, None
@@ -250,27 +245,6 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, App):
         self._show_mode()
         self.notify(f"{target} mode: default race, paused (space runs)", timeout=3)
         self._tick()
-
-    # --- scripts -------------------------------------------------------------------------------
-    async def action_write_script(self) -> None:
-        if self.is_web:  # in a browser (sgdtui serve) the script goes to its user, as a download
-            return await deliver_session_script(self)
-        # The record file is this session's own, rewritten on each press; a timestamped name never
-        # overwrites an earlier script (two presses in one second: ...-2.toml).
-        path = self.record_path or free_path(Path.cwd() / f"sgdtui-session-{datetime.now():%Y%m%d-%H%M%S}.toml")
-        if await self._write(path):
-            self.notify(f"session script written to {path}")
-
-    async def _write(self, path: Path, timeout: float | None = None) -> bool:
-        try:
-            text = await asyncio.wait_for(asyncio.wrap_future(self.worker.ask(ScriptText())), timeout)
-            Path(path).write_text(text, encoding="utf-8")
-        except Exception as exc:  # noqa: BLE001 - shown, never fatal
-            reason = "the session did not answer in time" if isinstance(exc, TimeoutError) else exc
-            self.notify(f"cannot write {path}: {reason}", severity="error")
-            return False
-        self.written_scripts.append(Path(path))
-        return True
 
     # --- help and palette ----------------------------------------------------------------------
     def help_bindings(self) -> list[tuple[str, str]]:

@@ -59,6 +59,8 @@ BINDINGS = [
     B("less_than_sign", "speed(-1)", "slower", show=False, key_display="<"),
     B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
     B("w", "write_script", "Write script"),
+    B("ctrl+r", "restart_session", "restart the session from its script (when it stopped answering)", show=False,
+      key_display="^r"),
     B("question_mark", "help", "Help", key_display="?"),
     # Textual's own palette binding (it adds none once the palette has a binding here) ...
     B("ctrl+p", "command_palette", "palette", show=False, key_display="^p", priority=True,

@@ -67,6 +67,13 @@ def build_session(args: argparse.Namespace) -> tuple[Session, SessionFactory]:
 
 
 def run_tui(args: argparse.Namespace) -> int:
+    from sgdtui.ui.session_actions import check_writable
+
+    record = getattr(args, "record", None)
+    problem = check_writable(record) if record else None
+    if problem:  # found now, not when the session is over
+        print(f"sgdtui: error: --record: cannot write the session's script: {problem}", file=sys.stderr)
+        return 2
     try:
         session, factory = build_session(args)
     except ValueError as exc:
@@ -77,8 +84,11 @@ def run_tui(args: argparse.Namespace) -> int:
 
     for problem in factory.registry.errors:
         print(f"sgdtui: warning: {problem}", file=sys.stderr)
-    app = PlaygroundApp(session, factory, record_path=getattr(args, "record", None))
+    app = PlaygroundApp(session, factory, record_path=record)
     app.run()
+    if app.record_failure is not None:
+        print(f"sgdtui: error: {app.record_failure}", file=sys.stderr)
+        return 1
     if app.record_path is not None and app.record_path in app.written_scripts:
         print(f"sgdtui: session recorded to {app.record_path}", file=sys.stderr)
     return app.return_code or 0

@@ -4,7 +4,6 @@ by typing."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tomllib
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Iterable
 
 from textual.app import SystemCommand
 
-from sgdtui.engine.commands import ScriptText
 from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.mlp.datasets import DATASETS
 from sgdtui.mlp.problem import ACTIVATIONS, NORMS
@@ -65,17 +63,9 @@ def playground_commands(app: "PlaygroundApp", inherited: Iterable[SystemCommand]
                             discover=False)
 
 
-ASK_TIMEOUT = 10.0  # seconds the palette's commands wait for the session's script
-
-
 async def session_script_text(app: "PlaygroundApp") -> str | None:
-    """The session so far as script text (the ScriptText query), or None after a notification."""
-    try:
-        return await asyncio.wait_for(asyncio.wrap_future(app.worker.ask(ScriptText())), ASK_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001 - shown, never fatal
-        reason = "the session did not answer in time" if isinstance(exc, TimeoutError) else exc
-        app.notify(f"cannot read the session's script: {reason}", severity="error")
-        return None
+    """The session so far as script text, from the App's own copy (never waits on the session)."""
+    return app.script_text()
 
 
 async def show_share_string(app: "PlaygroundApp") -> None:

@@ -23,6 +23,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +31,7 @@ from sgdtui.engine.commands import Command, Query
 from sgdtui.engine.script import validate_script
 from sgdtui.engine.session import Session
 from sgdtui.engine.surfaces import SurfaceRegistry
-from sgdtui.ui.worker import Frame, SessionWorker, Worker, WorkerError, WorkerOptions
+from sgdtui.ui.worker import UNRESPONSIVE_SECONDS, Frame, SessionWorker, Worker, WorkerError, WorkerOptions
 
 CHILD_POLL_SECONDS = 0.01  # how often the child looks for a newly published frame
 START_TIMEOUT = 60.0  # seconds a request may wait for the child to come up (torch import, session build)
@@ -106,6 +107,9 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
         with flush_lock:
             frame = inner.latest
             if frame is not sent[0]:
+                logged = inner.take_logged()  # taken after the frame: they all precede it
+                if logged:
+                    send(("logged", logged))
                 sent[0] = frame
                 send(("frame", frame))
             errors = inner.take_errors()
@@ -170,7 +174,10 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
 class ProcessSessionWorker(Worker):
     """The ``Worker`` interface over a child process that owns the session."""
 
-    def __init__(self, session: Session, options: WorkerOptions | None = None):
+    def __init__(self, session: Session, options: WorkerOptions | None = None, *,
+                 script: dict | None = None, pending: list | None = None):
+        """``script`` (with ``pending``): the child replays this instead of ``session``'s own
+        script (a restart from the App's copy; ``session`` then only gives the first frame)."""
         options = options or WorkerOptions()
         # A local worker that never starts: takes the first frame, so the App has something to draw
         # while the child imports torch and rebuilds the session.
@@ -180,12 +187,16 @@ class ProcessSessionWorker(Worker):
         self._seq = local.latest.seq
         self.latest: Frame = local.latest
         self.errors: collections.deque[WorkerError] = collections.deque()
+        self.logged: collections.deque[tuple[int, Command]] = collections.deque()
+        self._heard_at = time.monotonic()  # the latest message from the child
+        self._asked_at: dict[int, float] = {}  # unanswered requests: when each was sent
         self._selected: str | None = None
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe()
         self.process = context.Process(
             target=_child_main, name="sgdtui-session",
-            args=(child_conn, session.to_script(), list(session.pending), session.steps,
+            args=(child_conn, script or session.to_script(), list(session.pending if pending is None else pending),
+                  session.steps,
                   session.race.history_capacity, session.registry, options),
             daemon=True)
         self._child_conn = child_conn
@@ -301,14 +312,38 @@ class ProcessSessionWorker(Worker):
             out.append(self.errors.popleft())
         return out
 
+    def take_logged(self) -> list[tuple[int, Command]]:
+        out = []
+        while self.logged:
+            out.append(self.logged.popleft())
+        return out
+
+    def health(self) -> str | None:
+        if not self._started or self._stopping:
+            return None
+        if self._closed or not self.process.is_alive():
+            return "the session process has exited"
+        now = time.monotonic()
+        limit = UNRESPONSIVE_SECONDS if self._child_ready else START_TIMEOUT
+        with self._futures_lock:
+            oldest = min(self._asked_at.values(), default=None)
+        waiting = oldest is not None and now - oldest > limit
+        silent = self.latest.running and now - self._heard_at > limit
+        if waiting or silent:
+            since = oldest if waiting else self._heard_at
+            return f"the session process has not answered for {now - since:.0f} s"
+        return None
+
     def _request(self, kind: str, item: Any) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         request_id = next(self._ids)
         with self._futures_lock:
             self._futures[request_id] = future
+            self._asked_at[request_id] = time.monotonic()
         if not self._send((kind, request_id, item)):
             with self._futures_lock:
                 self._futures.pop(request_id, None)
+                self._asked_at.pop(request_id, None)
             if not future.done():
                 future.set_exception(SessionProcessError("the session process is not running"))
         return future
@@ -338,7 +373,10 @@ class ProcessSessionWorker(Worker):
                     continue
                 kind = message[0]
                 self._child_ready = True
-                if kind == "frame":
+                self._heard_at = time.monotonic()
+                if kind == "logged":
+                    self.logged.extend(message[1])
+                elif kind == "frame":
                     self._seq += 1
                     self.latest = replace(message[1], seq=self._seq)
                 elif kind == "errors":
@@ -347,6 +385,7 @@ class ProcessSessionWorker(Worker):
                     _, request_id, ok, value = message
                     with self._futures_lock:
                         future = self._futures.pop(request_id, None)
+                        self._asked_at.pop(request_id, None)
                     if future is not None and future.set_running_or_notify_cancel():
                         if ok:
                             future.set_result(value)

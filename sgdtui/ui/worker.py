@@ -36,6 +36,7 @@ FRAME_RATE = 25.0
 # Flat out, the worker steps in chunks of about this many seconds: short enough that a command or
 # the next publish waits little, long enough that checking the clock costs nothing.
 CHUNK_SECONDS = 0.02
+UNRESPONSIVE_SECONDS = 5.0  # a request unanswered (or a running session silent) this long: not responding
 
 
 def speed_label(level: int | None) -> str:
@@ -133,6 +134,15 @@ class Worker(ABC):
     @abstractmethod
     def take_errors(self) -> list[WorkerError]: ...
 
+    @abstractmethod
+    def take_logged(self) -> list[tuple[int, Command]]:
+        """The (step, command) entries the session logged since the last call, in order: every
+        applied change, the App's and a script's own events alike (the App's ScriptMirror)."""
+
+    @abstractmethod
+    def health(self) -> str | None:
+        """None while the session answers; else what is wrong, in a few words."""
+
 
 class _Request:
     """An item that resolves a future: a command to apply or a query to answer."""
@@ -180,6 +190,10 @@ class SessionWorker(Worker):
         self._stop_at = session.steps if session.steps and session.clock < session.steps else None
         self._script_end: int | None = None
         self.errors: collections.deque[WorkerError] = collections.deque()
+        self.logged: collections.deque[tuple[int, Command]] = collections.deque()
+        self._log_cursor = len(session.log)
+        self._busy_since: float | None = None  # when the oldest unprocessed item was handed over
+        self._published_at = time.monotonic()
         self.latest: Frame = self._make_frame()  # published before the thread starts
         self._thread = threading.Thread(target=self._loop, name="sgdtui-session", daemon=True)
 
@@ -236,8 +250,27 @@ class SessionWorker(Worker):
             out.append(self.errors.popleft())
         return out
 
+    def take_logged(self) -> list[tuple[int, Command]]:
+        out = []
+        while self.logged:
+            out.append(self.logged.popleft())
+        return out
+
+    def health(self) -> str | None:
+        if not self._thread.is_alive():
+            return None if self._stop.is_set() or self._thread.ident is None else "the session thread stopped"
+        now = time.monotonic()
+        waiting = self._busy_since is not None and now - self._busy_since > UNRESPONSIVE_SECONDS
+        silent = self._running and now - self._published_at > UNRESPONSIVE_SECONDS
+        if waiting or silent:
+            since = self._busy_since if waiting else self._published_at
+            return f"the session has not answered for {now - since:.0f} s"
+        return None
+
     def _put(self, item: Any) -> None:
         with self._idle:
+            if self._pending == 0:
+                self._busy_since = time.monotonic()
             self._pending += 1
         self._queue.put(item)
 
@@ -284,6 +317,7 @@ class SessionWorker(Worker):
             self._done_now = 0
             with self._idle:
                 self._pending -= done
+                self._busy_since = None if self._pending == 0 else time.monotonic()
                 self._idle.notify_all()
 
     def _handle(self, item: Any) -> None:
@@ -407,7 +441,12 @@ class SessionWorker(Worker):
         return self._session.snapshot(self.options.snapshot_rows, selected=self.selected, costly=costly)
 
     def _publish(self) -> None:
+        log = self._session.log
+        if len(log) > self._log_cursor:  # handed over before the frame that shows them
+            self.logged.extend(log[self._log_cursor:])
+            self._log_cursor = len(log)
         self.latest = self._make_frame()  # one reference swap: readers see old or new, never half
+        self._published_at = time.monotonic()
 
     def _safe_publish(self) -> None:
         try:
