@@ -130,6 +130,17 @@ def ref_lamb(p, grads, lrs, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, per_
     return np.array(out)
 
 
+def ref_normalized_gd(p, grads, lrs, weight_decay=0.0, per_row=False):
+    p, out = p.copy(), []
+    for g, lr in zip(grads, lrs):
+        g = g + weight_decay * p
+        n = _norm(g, per_row)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = p - lr * np.where(n == 0, 0.0, g / np.where(n == 0, 1.0, n))
+        out.append(p)
+    return np.array(out)
+
+
 REFERENCES = {
     "ema-momentum": ref_ema,
     "vanilla-momentum": ref_vanilla,
@@ -139,6 +150,7 @@ REFERENCES = {
     "sgld": ref_sgld,
     "lars": ref_lars,
     "lamb": ref_lamb,
+    "normalized-gd": ref_normalized_gd,
 }
 
 # ---------------------------------------------------------------- strategies
@@ -175,6 +187,7 @@ HYPERPARAMETERS = {
     "lamb": st.fixed_dictionaries(
         {"betas": betas, "eps": st.floats(1e-8, 1e-2), "weight_decay": decay, "per_row": st.booleans()}
     ),
+    "normalized-gd": st.fixed_dictionaries({"weight_decay": decay, "per_row": st.booleans()}),
 }
 
 
@@ -219,6 +232,7 @@ def test_registry_maps_every_name_to_an_optimizer_class():
         "sgld",
         "lars",
         "lamb",
+        "normalized-gd",
     }
     for cls in VARIANTS.values():
         assert issubclass(cls, torch.optim.Optimizer)
@@ -360,7 +374,7 @@ def test_per_row_ratios_differ_from_one_whole_tensor_ratio(name):
 
 
 # ---------------------------------------------------------------- rows never interact
-ROW_LOCAL = [(name, {"per_row": True} if name in ("lars", "lamb") else {}) for name in sorted(VARIANTS)]
+ROW_LOCAL = [(name, {"per_row": True} if name in ("lars", "lamb", "normalized-gd") else {}) for name in sorted(VARIANTS)]
 
 
 @pytest.mark.parametrize("name,kwargs", ROW_LOCAL, ids=[n for n, _ in ROW_LOCAL])
@@ -517,3 +531,17 @@ INVALID = [
 def test_invalid_hyperparameters_raise_value_error_naming_them(cls, kwargs, offender):
     with pytest.raises(ValueError, match=re.escape(f"{cls.__name__}: invalid {offender}=")):
         cls([torch.zeros(2)], **kwargs)
+
+
+def test_normalized_gd_steps_lr_along_the_gradient_direction():
+    from sgdtui.engine.variants import NormalizedGD
+
+    p = torch.tensor([[3.0, 4.0], [1.0, 1.0], [2.0, -2.0]], dtype=torch.float64)
+    opt = NormalizedGD([p], lr=0.5, per_row=True)
+    p.grad = torch.tensor([[3.0, 4.0], [0.0, 0.0], [1e-12, 0.0]], dtype=torch.float64)
+    opt.step()
+    np.testing.assert_allclose(p.numpy(), [[2.7, 3.6], [1.0, 1.0], [1.5, -2.0]])  # |step| = lr; no step at g = 0
+    whole = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    whole.grad = torch.tensor([6.0, 8.0], dtype=torch.float64)
+    NormalizedGD([whole], lr=1.0).step()
+    np.testing.assert_allclose(whole.numpy(), [2.4, 3.2])

@@ -259,6 +259,11 @@ _SPECS = [
         variants.LARS, decay_param="momentum", heavy_ball=True, per_row_option=True,
     ),
     OptimizerSpec(
+        "normalized-gd", "normalized gradient descent: steps of length lr along -g (course tutorial)",
+        "p -= lr·g/‖g‖",
+        (LR(0.5), WEIGHT_DECAY), variants.NormalizedGD, per_row_option=True,
+    ),
+    OptimizerSpec(
         "lamb", "LAMB: the Adam step scaled by a layer-wise trust ratio ‖w‖/‖r‖",
         "r = m̂/(√v̂ + ε) + λw; p -= lr·(‖w‖/‖r‖)·r",
         (LR(0.1), BETAS, _log("eps", 1e-6, 1.0, EPS.help), WEIGHT_DECAY),

@@ -38,6 +38,7 @@ __all__ = [
     "SGLD",
     "LARS",
     "LAMB",
+    "NormalizedGD",
     "VARIANTS",
 ]
 
@@ -484,6 +485,41 @@ class LARS(Optimizer):
         return loss
 
 
+class NormalizedGD(Optimizer):
+    r"""Normalized gradient descent (the course tutorial's linear-regression figure, 001):
+
+    .. math::
+        p_{t+1} = p_t - \eta\, \frac{g_t}{\|g_t\|} \quad (p_{t+1} = p_t \text{ where } g_t = 0)
+
+    with ``g_t = grad + weight_decay * p``. Every step has length lr whatever the gradient's size,
+    so the iterate never settles: it hops around the minimum at distance ~ lr. The norm is taken
+    over the whole parameter, or per row of a 2-D parameter when ``per_row=True`` (each of
+    sgdtui's stacked 2-D trajectories normalizes its own gradient).
+    """
+
+    def __init__(self, params: ParamsT, lr: float, weight_decay: float = 0.0, *, per_row: bool = False) -> None:
+        _check_nonneg("NormalizedGD", "lr", lr)
+        _check_nonneg("NormalizedGD", "weight_decay", weight_decay)
+        _require("NormalizedGD", "per_row", per_row, isinstance(per_row, bool), "must be True or False")
+        super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "per_row": per_row})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform a single optimization step; ``closure`` re-evaluates the loss."""
+        loss = _run_closure(closure)
+        for group in self.param_groups:
+            lr, wd, per_row = group["lr"], group["weight_decay"], group["per_row"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = _coupled_grad("NormalizedGD", p, wd)
+                norm = _layer_norm(grad, per_row)
+                # A zero gradient takes no step (0/0 would be NaN); a NaN norm stays NaN.
+                scale = torch.where(norm == 0, torch.zeros_like(norm), 1.0 / norm)
+                p.add_(grad * scale, alpha=-lr)
+        return loss
+
+
 class LAMB(Optimizer):
     r"""LAMB: layer-wise adaptive moments (slides 002: "LAMB: g is the Adam update").
 
@@ -563,4 +599,5 @@ VARIANTS: dict[str, type[Optimizer]] = {
     "sgld": SGLD,
     "lars": LARS,
     "lamb": LAMB,
+    "normalized-gd": NormalizedGD,
 }
