@@ -68,13 +68,14 @@ def ref_adam_nobias(p, grads, lrs, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.
     return np.array(out)
 
 
-def ref_adam_centered(p, grads, lrs, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+def ref_adam_centered(p, grads, lrs, betas=(0.99, 0.99), eps=1e-8, weight_decay=0.0):
     (b1, b2), p, m, s, out = betas, p.copy(), np.zeros_like(p), np.zeros_like(p), []
     for g, lr in zip(grads, lrs):
         g = g + weight_decay * p
         m = b1 * m + (1 - b1) * g
         s = b2 * s + (1 - b2) * g * g
-        p = p - lr * m / np.sqrt(np.maximum(s - m * m, 0.0) + eps)
+        variance = s - m * m
+        p = p - lr * m / np.sqrt(np.where(variance > 0, variance, s) + eps)
         out.append(p)
     return np.array(out)
 
@@ -545,3 +546,18 @@ def test_normalized_gd_steps_lr_along_the_gradient_direction():
     whole.grad = torch.tensor([6.0, 8.0], dtype=torch.float64)
     NormalizedGD([whole], lr=1.0).step()
     np.testing.assert_allclose(whole.numpy(), [2.4, 3.2])
+
+
+def test_centered_adam_never_steps_by_lr_over_sqrt_eps():
+    # (0.9, 0.999) on a constant gradient: s - m^2 < 0 at every step. The unguarded clamp stepped
+    # by lr * m / sqrt(eps) (~3000 lr on the first step); the guard takes adam-nobias's step there.
+    p = torch.zeros(2, dtype=torch.float64)
+    opt = VARIANTS["adam-centered"]([p], lr=0.01, betas=(0.9, 0.999))
+    for _ in range(20):
+        before = p.clone()
+        p.grad = torch.tensor([1.0, -2.0], dtype=torch.float64)
+        opt.step()
+        # nobias's step is lr (1 - 0.9^t)/sqrt(1 - 0.999^t) per coordinate: <= 6.3 lr for t <= 20;
+        # the unguarded one was lr (1 - 0.9^t) |g| / sqrt(eps) = 20 at t = 1 on the second coordinate.
+        assert (p - before).abs().max() < 6.3 * 0.01
+    assert VARIANTS["adam-centered"]([torch.zeros(1)], lr=0.1).defaults["betas"] == (0.99, 0.99)

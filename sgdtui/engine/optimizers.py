@@ -22,7 +22,7 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -236,8 +236,9 @@ _SPECS = [
     ),
     OptimizerSpec(
         "adam-centered", "centered Adam (course notes): the variance s - m² in the denominator",
-        "m, s as Adam without bias correction; p -= lr·m/√(s - m² + ε)",
-        (LR(0.1), BETAS, EPS, WEIGHT_DECAY), variants.AdamCentered, decay_param="betas",
+        "m, s as Adam without bias correction (one window); p -= lr·m/√(s - m² + ε) (√(s + ε) where s ≤ m²)",
+        (LR(0.1), replace(BETAS, default=(0.99, 0.99), help="EMA decays of m and s: the notes use one window N for both"),
+         EPS, WEIGHT_DECAY), variants.AdamCentered, decay_param="betas",
     ),
     OptimizerSpec(
         "adam-minbias", "Adam with EMA rate 1/min(t, N) instead of bias correction (course notes)",

@@ -239,24 +239,27 @@ class AdamCentered(Optimizer):
     .. math::
         m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
         s_t = \beta_2 s_{t-1} + (1 - \beta_2) g_t^2, \quad
-        p_{t+1} = p_t - \eta\, \frac{m_t}{\sqrt{\max(s_t - m_t^2,\ 0) + \epsilon}}
+        p_{t+1} = p_t - \eta\, \frac{m_t}{d_t}, \quad
+        d_t = \begin{cases} \sqrt{s_t - m_t^2 + \epsilon} & s_t - m_t^2 > 0 \\
+                            \sqrt{s_t + \epsilon} & \text{otherwise (the guard)} \end{cases}
 
     with ``m_0 = s_0 = 0`` and ``g_t = grad + weight_decay * p``; ``s - m^2`` estimates the
-    gradient-noise variance. The notes average both moments over the same window N_s; with
-    ``beta1 == beta2`` the estimate is >= 0 (Cauchy-Schwarz) and can only dip below 0 by
-    rounding. With ``beta1 != beta2`` (the default (0.9, 0.999) included) it is genuinely
-    negative whenever the gradient noise is small: for a constant gradient
-    ``s - m^2 = ((1 - beta2^t) - (1 - beta1^t)^2) g^2``, below 0 at every step for the
-    default betas. So it is clamped
-    at 0 before eps is added, and a low-noise run then steps by ``lr * m / sqrt(eps)``: the
-    notes' "low noise -> larger learning rate" taken literally. eps must therefore be > 0.
+    gradient-noise variance. The notes average both moments over the same window N_s, so the
+    defaults are ``betas = (0.99, 0.99)`` (N = 100): with ``beta1 == beta2`` the estimate is >= 0
+    (Cauchy-Schwarz) and dips to 0 or below only by rounding. With ``beta1 != beta2`` it is
+    genuinely negative whenever the gradient noise is small (for a constant gradient
+    ``s - m^2 = ((1 - beta2^t) - (1 - beta1^t)^2) g^2``, below 0 at every step for (0.9, 0.999)),
+    and a clamp at 0 would step by ``lr * m / sqrt(eps)``, ~3000 lr. Where no variance is
+    measured the guard uses the uncentered denominator instead (adam-nobias's step). On a
+    noise-free gradient the centered variance still shrinks like beta^t with one window, so the
+    step grows: the notes' "low noise -> larger learning rate", taken literally.
     """
 
     def __init__(
         self,
         params: ParamsT,
         lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float, float] = (0.99, 0.99),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
@@ -281,7 +284,8 @@ class AdamCentered(Optimizer):
                 m, s = _update_moments(self.state[p], p, grad, beta1, beta2)
                 # Separate multiply and subtract (no fused addcmul): s - m^2 cancels, and a fused
                 # op would expose g^2's rounding error as a spurious variance (then / sqrt(eps)).
-                variance = s.sub(m * m).clamp_(min=0.0)
+                variance = s.sub(m * m)
+                variance = torch.where(variance > 0, variance, s)  # the guard: no variance seen
                 p.addcdiv_(m, variance.add_(eps).sqrt_(), value=-lr)
         return loss
 
