@@ -559,5 +559,5 @@ def test_centered_adam_never_steps_by_lr_over_sqrt_eps():
         centered.step()
         nobias.step()
         torch.testing.assert_close(p, q)
-    assert p.abs().max() < 1.0  # the unguarded first step alone was 0.01 * 0.1 * 2 / 1e-4 = 20
+    assert p.abs().max() < 2.0  # 20 guarded steps; the unguarded first step alone was 0.01 * 0.1 * 2 / 1e-4 = 20
     assert VARIANTS["adam-centered"]([torch.zeros(1)], lr=0.1).defaults["betas"] == (0.99, 0.99)
