@@ -116,6 +116,9 @@ class SurfaceLane(LaneSteering):
         self.effective_lr = self.compute_lr()
         # Stage at most half the history, so a flush never compacts more than once.
         self._stage_size = STAGE if capacity is None else min(STAGE, capacity // 2)
+        # A big cloud's bounded history holds few rows (the memory budget): it keeps every
+        # stride-th staged step (and the latest), so recording costs less than stepping.
+        self._history_stride = 1 if capacity is None or capacity >= 1024 else self._stage_size
         self._stage_pos = torch.empty(self._stage_size, 2, width, dtype=DTYPE)
         self._stage_loss = torch.empty(self._stage_size, width, dtype=DTYPE)
         self._stage_grad = torch.empty(self._stage_size, 2, width, dtype=DTYPE)
@@ -297,13 +300,15 @@ class SurfaceLane(LaneSteering):
         steps = np.arange(first, first + k)
         pos = self._stage_pos[:k, :, :n].transpose(1, 2).numpy()  # (k, N, 2), a view
         loss = self._stage_loss[:k, :n].numpy()
-        grads = self._stage_grad[:k, :, :n]
-        gnorm = torch.addcmul(grads[:, 0] * grads[:, 0], grads[:, 1], grads[:, 1]).numpy()
-        np.sqrt(gnorm, out=gnorm)
         lrs = self._stage_lr[:k].copy()
         self.measures.add(steps, loss)
         if self.history is not None:
-            self.history.append_block(steps, pos=pos, loss=loss, gnorm=gnorm, lr=lrs)
+            stride = self._history_stride
+            keep = slice(None) if stride == 1 else np.flatnonzero((steps % stride == 0) | (steps == steps[-1]))
+            grads = self._stage_grad[:k, :, :n][keep]
+            gnorm = torch.addcmul(grads[:, 0] * grads[:, 0], grads[:, 1], grads[:, 1]).numpy()
+            np.sqrt(gnorm, out=gnorm)  # correctly rounded, as vector_norm
+            self.history.append_block(steps[keep], pos=pos[keep], loss=loss[keep], gnorm=gnorm, lr=lrs[keep])
         if self.sink is not None:
             self.sink.block(self, steps, pos, loss, lrs)
         self._last_flushed_pos = self._stage_pos[k - 1].clone()
@@ -371,7 +376,7 @@ class Measures:
 
     def add(self, steps: np.ndarray, loss: np.ndarray) -> None:
         self.best = np.fmin(self.best, np.fmin.reduce(loss, axis=0))  # NaN only where every loss was NaN
-        if self.min_value is not None:
+        if self.min_value is not None and (self.reached < 0).any():
             with np.errstate(invalid="ignore"):
                 hit = loss - self.min_value < CONVERGED_TOL
             first = np.argmax(hit, axis=0)
