@@ -4,6 +4,7 @@
     sgdtui replay SCRIPT [--out DIR] [--steps N] [--surfaces DIR]
     sgdtui list surfaces|optimizers|schedules
     sgdtui mlp [--dataset NAME ...]
+    sgdtui sweep SCRIPT [--lane NAME] [--grid PARAM=LOW:HIGH[:log]:COUNT ...] [--steps N] [--out DIR]
 
 Exit codes: 0 done, 2 invalid script or arguments (one line on stderr, no traceback), 1 a
 runtime failure.
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("tui", "replay", "list", "mlp")
+COMMANDS = ("tui", "replay", "list", "mlp", "sweep")
 
 
 class UsageError(Exception):
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mlp = sub.add_parser("mlp", help="the playground in MLP mode")
     add_mlp_arguments(mlp)
+    add_sweep_parser(sub)
     return parser
 
 
@@ -91,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_threads()
-        if args.command in ("replay", "list"):
+        if args.command in ("replay", "list", "sweep"):
             try:
-                return replay_command(args) if args.command == "replay" else list_command(args)
+                command = {"replay": replay_command, "list": list_command, "sweep": sweep_command}[args.command]
+                return command(args)
             except ValueError as exc:  # ScriptError, SurfaceError, ...: bad input, found before any work
                 return _fail(_one_line(exc), EXIT_USAGE)
         if getattr(args, "script", None) and args.seed is not None:
@@ -139,6 +142,111 @@ def replay_command(args) -> int:
     if not args.quiet:
         print_summary(result)
     return EXIT_OK
+
+
+def add_sweep_parser(sub) -> None:
+    sweep = sub.add_parser("sweep", help="replay one lane over a grid of its settings (a phase diagram)")
+    sweep.add_argument("script", help="a script file (TOML, version 1); its [sweep] table gives defaults")
+    sweep.add_argument("--lane", help="the lane to sweep (default: the [sweep] table's, or the only lane)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="PARAM=LOW:HIGH[:log]:COUNT",
+                       help="an axis: any lane setting (lr, momentum, beta1, batch, noise, temperature, "
+                            "weight_decay, ...) as LOW:HIGH[:log]:COUNT or v1,v2,...; optimizer=a,b,c; repeatable")
+    sweep.add_argument("--steps", type=int, help="steps per cell (default: the [sweep] table's or the script's)")
+    sweep.add_argument("--burn-in", type=int, help="also report stationary_loss: the mean loss after this step")
+    sweep.add_argument("--out", help="output folder (default: a folder named after the script, plus -sweep)")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="MLP scripts: run cell chunks here or as Ray tasks (pip install sgdtui[ray])")
+    sweep.add_argument("--address", help="Ray cluster address for --backend ray (default: start a local one)")
+    sweep.add_argument("--chunk", type=int, default=None, help="MLP scripts: cells per stacked chunk")
+    sweep.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+    sweep.add_argument("--quiet", action="store_true", help="no summary line")
+
+
+def sweep_command(args) -> int:
+    """sgdtui sweep: validate everything (the grid, the output folder) before any cell runs."""
+    from sgdtui.engine.script import load_script
+    from sgdtui.engine.surfaces import SurfaceRegistry
+    from sgdtui.engine.sweep import SweepError, sweep_from_table, write_sweep
+
+    for flag in ("steps", "burn_in", "chunk"):
+        value = getattr(args, flag)
+        if value is not None and value < (1 if flag == "chunk" else 0):
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= {1 if flag == 'chunk' else 0}")
+    if args.address and args.backend != "ray":
+        raise UsageError("--address goes with --backend ray")
+    registry = SurfaceRegistry(extra_dirs=args.surfaces)
+    script = load_script(args.script, registry=registry)
+    text = Path(args.script).read_text(encoding="utf-8")
+    overrides = {"lane": args.lane, "grid": args.grid, "steps": args.steps, "burn_in": args.burn_in}
+    try:
+        sweep = sweep_from_table(script, text, overrides)
+    except SweepError as exc:
+        raise UsageError(f"{args.script}: {exc}") from None
+    if sweep.script.problem.kind != "mlp" and (args.backend != "local" or args.chunk is not None):
+        raise UsageError("--backend and --chunk are for MLP scripts (a surface sweep steps every cell at once)")
+    out = Path(args.out) if args.out else Path(f"{Path(args.script).stem}-sweep")
+    check_output_dir(out)
+    with sweep_progress(sweep.steps if sweep.script.problem.kind != "mlp" else len(sweep.cells),
+                        "cells" if sweep.script.problem.kind == "mlp" else "steps") as report:
+        try:
+            if sweep.script.problem.kind == "mlp":
+                from sgdtui.mlp.sweep import run_mlp_sweep
+
+                result = run_mlp_sweep(sweep, backend=args.backend, address=args.address, chunk=args.chunk,
+                                       progress=report)
+            else:
+                from sgdtui.engine.sweep import run_surface_sweep
+
+                result = run_surface_sweep(sweep, progress=report)
+        except SweepError as exc:
+            return _fail(f"{args.script}: {exc}", EXIT_USAGE)
+    files = write_sweep(result, out)
+    if not args.quiet:
+        diverged = sum(1 for row in result.rows if row.get("diverged_at") is not None)
+        print(f"{len(result.rows)} cells x {sweep.steps} steps in {result.wall_time:.3f} s ({diverged} diverged); "
+              f"wrote {out}/{', '.join(files)}")
+    return EXIT_OK
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written before any work is done."""
+    import os
+    import tempfile
+
+    probe_dir = out
+    while not probe_dir.exists():
+        if probe_dir.parent == probe_dir:
+            break
+        probe_dir = probe_dir.parent
+    if probe_dir.exists() and not probe_dir.is_dir():
+        raise UsageError(f"--out {out}: {probe_dir} is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".sgdtui-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: cannot write there (permission denied)")
+
+
+def sweep_progress(total: int, unit: str):
+    """A rich progress bar on a terminal (stderr), nothing otherwise; yields the report callback."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar():
+        if not sys.stderr.isatty():
+            yield None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("sweep"), BarColumn(), TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("sweep", total=total)
+            yield lambda done, _total: progress.update(task, completed=done)
+    return bar()
 
 
 def print_summary(result) -> None:

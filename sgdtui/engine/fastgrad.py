@@ -171,15 +171,33 @@ def _compile(graph, params: Tensor, loss: Tensor, grad: Tensor) -> GradProgram |
     return GradProgram(steps, f"{len(steps)} in-place steps")
 
 
+def _fastest(out_op, name: str, args, kwargs, buf: Tensor):
+    """torch's public function of the same name where it computes exactly the aten out= op on
+    these arguments (it dispatches with less Python around it), else the out= op itself."""
+    call = out_op._op
+    public = getattr(torch, name, None)
+    if public is None or not callable(public):
+        return call
+    try:
+        want, got = torch.empty_like(buf), torch.empty_like(buf)
+        call(*args, **kwargs, out=want)
+        public(*args, **kwargs, out=got)
+    except Exception:  # noqa: BLE001 - another signature: keep the aten op
+        return call
+    same = (want == got) | (want != want) & (got != got) if want.is_floating_point() else want == got
+    return public if bool(same.all()) else call
+
+
 def _out_step(out_op, node, value, buf, *, resolved: bool):
     # dtype, device and layout of a factory are the buffer's: the out= form takes none of them.
     accepted = {arg.name for arg in out_op._schema.arguments}
     kwargs = {k: v for k, v in node.kwargs.items() if k in accepted}
     if resolved:  # every argument is a tensor made at build time: bind them once
         args, kwargs = value(node.args), value(kwargs)
+        call = _fastest(out_op, node.target.overloadpacket.__name__, args, kwargs, buf)
 
         def step():
-            out_op(*args, **kwargs, out=buf)
+            call(*args, **kwargs, out=buf)
         return step
     args = node.args
 

@@ -42,6 +42,9 @@ CSV_COLUMNS = ("lane", "start", "step", "x", "y", "loss", "lr")
 # torch's vectorized kernels (a kernel's scalar tail rounds sigmoid or softplus differently): a
 # trajectory's numbers never depend on how many others step with it.
 PAD = 16
+# Clouds this big evaluate expression surfaces through an in-place program (engine/fastgrad.py,
+# the same numbers); smaller ones call the surface, which saves tracing (and importing torch.fx).
+PROGRAM_MIN = 512
 
 
 def padded_width(n: int) -> int:
@@ -97,7 +100,7 @@ class SurfaceLane(LaneSteering):
                 hyper[key] = value
         self.optimizer = make_vector_optimizer(self.spec.name, hyper, self.spec.fixed, noise=self._draw_optimizer_noise)
         self._program = None
-        if self.n > 1 and isinstance(self.surface, ExpressionSurface):
+        if self.n >= PROGRAM_MIN and isinstance(self.surface, ExpressionSurface):
             self._program = program_for(self.surface, self.P, self.L, self.G)
         self.t = 0
         self.start_schedule()

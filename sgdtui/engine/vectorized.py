@@ -47,13 +47,14 @@ class Rows:
     scalar code would compute.
     """
 
-    __slots__ = ("uniques", "index", "values", "_joint")
+    __slots__ = ("uniques", "index", "values", "_joint", "_derived")
 
     def __init__(self, uniques: Sequence[float], index: Tensor):
         self.uniques = tuple(float(u) for u in uniques)
         self.index = index
         self.values = torch.tensor(self.uniques, dtype=DTYPE)[index]
         self._joint: dict = {}
+        self._derived: dict = {}  # step-independent maps and branch masks, made once
 
     @classmethod
     def of(cls, per_row: Sequence[float]) -> "Rows":
@@ -73,7 +74,13 @@ class Rows:
     def __len__(self) -> int:
         return len(self.index)
 
-    def map(self, fn: Callable[[float], float]) -> "Rows":
+    def map(self, fn: Callable[[float], float], key: str | None = None) -> "Rows":
+        """``fn`` of every row's value; with a ``key`` the result is kept (fn must not change)."""
+        if key is not None:
+            cached = self._derived.get(key)
+            if cached is None:
+                cached = self._derived[key] = Rows([fn(u) for u in self.uniques], self.index)
+            return cached
         return Rows([fn(u) for u in self.uniques], self.index)
 
     def tolist(self) -> list[float]:
@@ -90,12 +97,15 @@ class Rows:
 Hyper = Any  # a Python float (or bool/int) or a Rows
 
 
-def rowwise(fn: Callable[..., float], *args: Hyper) -> Hyper:
+def rowwise(fn: Callable[..., float], *args: Hyper, key: str | None = None) -> Hyper:
     """``fn(*args)`` in Python floats; with Rows among the args, per row (once per distinct
-    combination of their values), as a Rows."""
+    combination of their values), as a Rows. A ``key`` keeps the result of a one-Rows call with
+    the Rows (for maps that do not change from step to step)."""
     rows = [a for a in args if isinstance(a, Rows)]
     if not rows:
         return fn(*args)
+    if key is not None and len(args) == 1:
+        return rows[0].map(fn, key)
     if len(rows) == 1 or all(r.index is rows[0].index for r in rows):
         base = rows[0]
         picked = [[a.uniques[k] if isinstance(a, Rows) else a for a in args] for k in range(len(base.uniques))]
@@ -165,22 +175,25 @@ def _lerp_(t: Tensor, end: Tensor, weight: Hyper) -> Tensor:
     return t.lerp_(end, _v(weight))
 
 
-def _test(h: Hyper, predicate: Callable[[float], bool]) -> bool | Tensor:
+def _test(h: Hyper, predicate: Callable[[float], bool], key: str | None = None) -> bool | Tensor:
     """A branch torch takes on a hyperparameter: a bool, or an (n,) bool mask when the rows
-    disagree."""
-    if isinstance(h, Rows):
-        flags = [bool(predicate(u)) for u in h.uniques]
-        if all(flags):
-            return True
-        if not any(flags):
-            return False
-        return torch.tensor(flags)[h.index]
-    return bool(predicate(h))
+    disagree (kept with the Rows under ``key``)."""
+    if not isinstance(h, Rows):
+        return bool(predicate(h))
+    if key is not None and key in h._derived:
+        return h._derived[key]
+    flags = [bool(predicate(u)) for u in h.uniques]
+    mask = True if all(flags) else False if not any(flags) else torch.tensor(flags)[h.index]
+    if key is not None:
+        h._derived[key] = mask
+    return mask
 
 
 def _nonzero(h: Hyper, *, positive: bool = False) -> bool | Tensor:
     """torch's ``if h != 0`` (``if h > 0`` when ``positive``)."""
-    return _test(h, (lambda u: u > 0) if positive else (lambda u: u != 0))
+    if positive:
+        return _test(h, lambda u: u > 0, "> 0")
+    return _test(h, lambda u: u != 0, "!= 0")
 
 
 def _select(mask: bool | Tensor, yes: Callable[[], Tensor], no: Callable[[], Tensor]) -> Tensor:
@@ -260,7 +273,7 @@ class SGD(VectorOptimizer):
             if buf is None:  # torch clones the first gradient the buffer sees
                 buf = self.state["momentum_buffer"] = grad.detach().clone()
             else:
-                _fma_(buf.mul_(_v(mu)), grad, rowwise(lambda d: 1 - d, damp))
+                _fma_(buf.mul_(_v(mu)), grad, rowwise(lambda d: 1 - d, damp, key="1-"))
             if h["nesterov"]:
                 step = _select(moving, lambda: _fma(grad, buf, mu), lambda: grad)
             else:
@@ -271,7 +284,7 @@ class SGD(VectorOptimizer):
 
 
 def _neg(h: Hyper) -> Hyper:
-    return h.map(lambda v: -v) if isinstance(h, Rows) else (-h if not isinstance(h, Tensor) else -h)
+    return h.map(lambda v: -v, "neg") if isinstance(h, Rows) else -h
 
 
 class Adagrad(VectorOptimizer):
@@ -304,7 +317,7 @@ class RMSprop(VectorOptimizer):
         self.state["step"].tick()
         grad = _coupled(grad, p, h["weight_decay"])
         square_avg = self._zeros("square_avg", p)
-        one_minus = rowwise(lambda a: 1 - a, alpha)
+        one_minus = rowwise(lambda a: 1 - a, alpha, key="1-")
         _addcmul_(square_avg.mul_(_v(alpha)), grad, grad, one_minus)
         if h["centered"]:
             grad_avg = self._zeros("grad_avg", p)
@@ -359,8 +372,8 @@ class Adam(VectorOptimizer):
         else:
             grad = _coupled(grad, p, wd)
         exp_avg, exp_avg_sq = self._zeros("exp_avg", p), self._zeros("exp_avg_sq", p)
-        _lerp_(exp_avg, grad, rowwise(lambda b: 1 - b, beta1))
-        _addcmul_(exp_avg_sq.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1 - b, beta2))
+        _lerp_(exp_avg, grad, rowwise(lambda b: 1 - b, beta1, key="1-"))
+        _addcmul_(exp_avg_sq.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1 - b, beta2, key="1-"))
         bc1, bc2 = _bias_corrections(beta1, beta2, t)
         step_size = _v(lr) / _v(bc1)
         bc2_sqrt = rowwise(lambda b: b ** 0.5, bc2)
@@ -399,8 +412,8 @@ class NAdam(VectorOptimizer):
         mu_product = rowwise(lambda a, b: float(np.float32(a) * np.float32(b)), self.state["mu_product"], mu)
         self.state["mu_product"] = mu_product
         exp_avg, exp_avg_sq = self._zeros("exp_avg", p), self._zeros("exp_avg_sq", p)
-        _lerp_(exp_avg, grad, rowwise(lambda b: 1 - b, beta1))
-        _addcmul_(exp_avg_sq.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1 - b, beta2))
+        _lerp_(exp_avg, grad, rowwise(lambda b: 1 - b, beta1, key="1-"))
+        _addcmul_(exp_avg_sq.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1 - b, beta2, key="1-"))
         denom = exp_avg_sq.div(_v(bc2)).sqrt()
         mu_product_next = _v(mu_product) * _v(mu_next)
         denom.add_(_v(h["eps"]))
@@ -421,8 +434,8 @@ class RAdam(VectorOptimizer):
         t = self.state["step"].tick()
         grad = _coupled(grad, p, h["weight_decay"])
         exp_avg, exp_avg_sq = self._zeros("exp_avg", p), self._zeros("exp_avg_sq", p)
-        _lerp_(exp_avg, grad, rowwise(lambda b: 1 - b, beta1))
-        _addcmul_(exp_avg_sq.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1 - b, beta2))
+        _lerp_(exp_avg, grad, rowwise(lambda b: 1 - b, beta1, key="1-"))
+        _addcmul_(exp_avg_sq.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1 - b, beta2, key="1-"))
         bc1, bc2 = _bias_corrections(beta1, beta2, t)
         corrected = exp_avg / _v(bc1)
 
@@ -462,7 +475,7 @@ class EMAMomentum(VectorOptimizer):
         beta = h["beta"]
         grad = _coupled(grad, p, h["weight_decay"])
         m = self._zeros("momentum_buffer", p)
-        _fma_(m.mul_(_v(beta)), grad, rowwise(lambda b: 1.0 - b, beta))
+        _fma_(m.mul_(_v(beta)), grad, rowwise(lambda b: 1.0 - b, beta, key="1.0-"))
         _fma_(p, m, _neg(lr))
 
 
@@ -480,8 +493,8 @@ class VanillaMomentum(VectorOptimizer):
 def _moments(opt: VectorOptimizer, p: Tensor, grad: Tensor, beta1: Hyper, beta2: Hyper) -> tuple[Tensor, Tensor]:
     """variants._update_moments: m = β1·m + (1-β1)·g, s = β2·s + (1-β2)·g² from zero."""
     m, s = opt._zeros("exp_avg", p), opt._zeros("exp_avg_sq", p)
-    _fma_(m.mul_(_v(beta1)), grad, rowwise(lambda b: 1.0 - b, beta1))
-    _addcmul_(s.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1.0 - b, beta2))
+    _fma_(m.mul_(_v(beta1)), grad, rowwise(lambda b: 1.0 - b, beta1, key="1.0-"))
+    _addcmul_(s.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1.0 - b, beta2, key="1.0-"))
     return m, s
 
 
@@ -562,8 +575,8 @@ class LAMB(VectorOptimizer):
         wd = h["weight_decay"]
         t = self.state["t"] = self.state.get("t", 0.0) + 1.0
         m, v = self._zeros("exp_avg", p), self._zeros("exp_avg_sq", p)
-        _fma_(m.mul_(_v(beta1)), grad, rowwise(lambda b: 1.0 - b, beta1))
-        _addcmul_(v.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1.0 - b, beta2))
+        _fma_(m.mul_(_v(beta1)), grad, rowwise(lambda b: 1.0 - b, beta1, key="1.0-"))
+        _addcmul_(v.mul_(_v(beta2)), grad, grad, rowwise(lambda b: 1.0 - b, beta2, key="1.0-"))
         m_hat = m / _v(rowwise(lambda b: 1.0 - b ** t, beta1))
         v_hat = v / _v(rowwise(lambda b: 1.0 - b ** t, beta2))
         r = m_hat.div_(v_hat.sqrt_().add_(_v(h["eps"])))
