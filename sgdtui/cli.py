@@ -1,7 +1,7 @@
 """Command line: the playground (default), headless replays, listings.
 
     sgdtui [--surface NAME | --expr EXPR] [--surfaces DIR] [--script FILE] [--record FILE] [--seed N]
-    sgdtui replay SCRIPT [--out DIR] [--steps N] [--surfaces DIR]
+    sgdtui replay SCRIPT [--out DIR] [--steps N] [--every K] [--surfaces DIR]
     sgdtui list surfaces|optimizers|schedules
     sgdtui mlp [--dataset NAME ...]
     sgdtui sweep SCRIPT [--lane NAME] [--grid PARAM=LOW:HIGH[:log]:COUNT ...] [--steps N] [--out DIR]
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--steps", type=int, help="run this many steps instead of the script's")
     replay.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
     replay.add_argument("--quiet", action="store_true", help="no summary table")
+    replay.add_argument("--every", type=int, default=1, metavar="K",
+                        help="write every K-th step (and each lane's last) to the per-step file")
 
     listing = sub.add_parser("list", help="list surfaces, optimizers or schedules")
     listing.add_argument("what", choices=("surfaces", "optimizers", "schedules", "datasets"))
@@ -130,13 +132,16 @@ def replay_command(args) -> int:
 
     if args.steps is not None and args.steps < 0:
         raise UsageError("--steps must be >= 0")
+    if args.every < 1:
+        raise UsageError("--every must be >= 1")
     registry = SurfaceRegistry(extra_dirs=args.surfaces)
     script = load_script(args.script, registry=registry)
     if args.steps is None and script.steps is None:
         raise UsageError(f"{args.script}: no 'steps' in the script; give --steps N")
     out = Path(args.out) if args.out else Path(Path(args.script).stem)
+    check_output_dir(out)  # before the run: a bad --out is an argument error, found at once
     try:
-        result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty())
+        result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty(), every=args.every)
     except ValueError as exc:  # a scripted event that the session rejected at its step
         return _fail(f"{args.script}: {_one_line(exc)}", EXIT_USAGE)
     if not args.quiet:

@@ -538,6 +538,28 @@ class SurfaceRace(Race):
         return {lane.config.name: lane.history.snapshot() for lane in self.lanes}
 
     # --- headless output -----------------------------------------------------------------
+    def stream_outputs(self, out: Path, every: int = 1) -> list:
+        """Stream trajectories.csv into ``out`` from now on (engine/replay.py); every lane's rows
+        since its last reset, every ``every``-th step and its last."""
+        from sgdtui.engine.replay import CsvStream
+
+        stream = CsvStream(out, "trajectories.csv", CSV_COLUMNS, every)
+        self.flush()  # what the lanes recorded before the stream began goes in first
+        self.sink = _TrajectoryRows(stream)
+        for lane in self.lanes:
+            lane.sink = self.sink
+            stream.restart(lane)
+            if lane.history is not None and len(lane.history):
+                hist = lane.history.snapshot()
+                self.sink.block(lane, hist["step"], hist["pos"], hist["loss"], hist["lr"])
+        return [stream]
+
+    def finish_outputs(self, streams: list) -> list[str]:
+        self.flush()
+        (stream,) = streams
+        stream.finish([(lane, list(range(lane.n))) for lane in self.lanes])
+        return ["trajectories.csv"]
+
     def write_outputs(self, out: Path) -> list[str]:
         """trajectories.csv: one row per lane, start point and step; step 0 is the start point.
         Floats are written with repr, so the same script gives byte-identical files."""
@@ -563,6 +585,33 @@ class SurfaceRace(Race):
                 entry["per_start"] = per_start
             lanes.append(entry)
         return {"min_value": self.surface.min_value, "lanes": lanes}
+
+
+class _TrajectoryRows:
+    """A surface race's sink for streamed replays: each staged block as trajectories.csv rows."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def restart(self, lane: SurfaceLane) -> None:
+        self.stream.restart(lane)
+
+    def removed(self, lane: SurfaceLane) -> None:
+        self.stream.removed(lane)
+
+    def block(self, lane: SurfaceLane, steps: np.ndarray, pos: np.ndarray, loss: np.ndarray, lrs: np.ndarray) -> None:
+        stream, name = self.stream, lane.config.name
+        step_list = steps.tolist()
+        keep = [k for k, step in enumerate(step_list) if stream.keep(step)]
+        lr_text = [repr(v) for v in lrs.tolist()]
+        last = len(step_list) - 1
+        for start in range(pos.shape[1]):
+            xs, ys, ls = pos[:, start, 0].tolist(), pos[:, start, 1].tolist(), loss[:, start].tolist()
+            stream.rows(lane, start, [(name, start, step_list[k], repr(xs[k]), repr(ys[k]), repr(ls[k]), lr_text[k])
+                                      for k in keep], step_list[keep[-1]] if keep else None)
+            if stream.every != 1:
+                stream.last(lane, start, step_list[last], (name, start, step_list[last], repr(xs[last]), repr(ys[last]),
+                                                          repr(ls[last]), lr_text[last]))
 
 
 def combine_figures(per_start: list[dict[str, Any]], final: np.ndarray) -> dict[str, Any]:
