@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sgdtui.engine.commands import CommandError, Query
 from sgdtui.engine.fastgrad import program_for
 from sgdtui.engine.history import History
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
@@ -408,6 +409,14 @@ class Measures:
 
 
 @dataclass(frozen=True)
+class LaneSettings(Query):
+    """A lane's table with the problem's and the seed: what a sweep of that lane (the app's phase
+    diagram) replays. Answered with {"problem": ..., "lane": ..., "seed": ...}."""
+
+    lane: str
+
+
+@dataclass(frozen=True)
 class HessianInfo:
     eigenvalues: tuple[float, float]
     kind: str  # minimum | maximum | saddle | degenerate
@@ -490,6 +499,15 @@ class SurfaceRace(Race):
         for lane in self.lanes:
             lane.reset()
         self.step_count = 0
+
+    def answer(self, query: Query) -> Any:
+        if isinstance(query, LaneSettings):
+            try:
+                lane = self.lane(query.lane)
+            except KeyError as exc:
+                raise CommandError(exc.args[0]) from None
+            return {"problem": self.problem.to_table(), "lane": lane.config.to_table(), "seed": self.seed}
+        return super().answer(query)
 
     def step(self, n: int = 1) -> None:
         clock = time.perf_counter

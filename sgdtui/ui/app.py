@@ -347,6 +347,10 @@ class PlaygroundApp(App):
         if self.selected is not None:
             self.view.request_slice(self.worker, self.selected, self.view.next_directions())
 
+    async def action_phase(self) -> None:
+        from sgdtui.ui.screens.phase import open_phase_screen  # the sweep, its screen and theory
+        await open_phase_screen(self)
+
     def action_toggle_log(self) -> None:
         self.log_scale = not self.log_scale
         self._dirty = True
