@@ -120,8 +120,8 @@ class SurfaceLane(LaneSteering):
         self.effective_lr = self.compute_lr()
         # Stage at most half the history, so a flush never compacts more than once.
         self._stage_size = STAGE if capacity is None else min(STAGE, capacity // 2)
-        # A big cloud's bounded history holds few rows (the memory budget): it keeps every
-        # stride-th staged step (and the latest), so recording costs less than stepping.
+        # A big cloud's bounded history holds few rows (the memory budget): it keeps the latest
+        # step of each staged block, so recording costs less than stepping.
         self._history_stride = 1 if capacity is None or capacity >= 1024 else self._stage_size
         self._stage_pos = torch.empty(self._stage_size, 2, width, dtype=DTYPE)
         self._stage_loss = torch.empty(self._stage_size, width, dtype=DTYPE)
@@ -283,7 +283,8 @@ class SurfaceLane(LaneSteering):
         i = self._staged
         self._stage_pos[i].copy_(self.P)
         self._stage_loss[i].copy_(self.L)
-        self._stage_grad[i].copy_(self.G)
+        if self._history_stride == 1:  # a strided history keeps only the latest row: G is at hand
+            self._stage_grad[i].copy_(self.G)
         lr = self.effective_lr
         if isinstance(lr, Rows):
             self._stage_lr[i] = math.nan
@@ -308,8 +309,8 @@ class SurfaceLane(LaneSteering):
         self.measures.add(steps, loss)
         if self.history is not None:
             stride = self._history_stride
-            keep = slice(None) if stride == 1 else np.flatnonzero((steps % stride == 0) | (steps == steps[-1]))
-            grads = self._stage_grad[:k, :, :n][keep]
+            keep = slice(None) if stride == 1 else np.array([k - 1])  # the latest staged row: now
+            grads = self._stage_grad[:k, :, :n] if stride == 1 else self.G[:, :n].unsqueeze(0)
             gnorm = torch.addcmul(grads[:, 0] * grads[:, 0], grads[:, 1], grads[:, 1]).numpy()
             np.sqrt(gnorm, out=gnorm)  # correctly rounded, as vector_norm
             self.history.append_block(steps[keep], pos=pos[keep], loss=loss[keep], gnorm=gnorm, lr=lrs[keep])
@@ -383,9 +384,9 @@ class Measures:
         if self.min_value is not None and (self.reached < 0).any():
             with np.errstate(invalid="ignore"):
                 hit = loss - self.min_value < CONVERGED_TOL
-            first = np.argmax(hit, axis=0)
-            found = hit[first, np.arange(loss.shape[1])] & (self.reached < 0)
-            self.reached[found] = steps[first[found]]
+            new = np.flatnonzero(hit.any(axis=0) & (self.reached < 0))  # argmax only where it is needed
+            if len(new):
+                self.reached[new] = steps[np.argmax(hit[:, new], axis=0)]
         if self.burn_in is not None:
             tail = steps > self.burn_in
             if tail.any():
