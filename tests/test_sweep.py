@@ -77,7 +77,10 @@ set = { lr = 0.01 }
     (ROSENBROCK, "other", ["beta1=0.5:0.9:2", "optimizer=adam,nadam,adam-nobias"]),
     (ROSENBROCK.replace('surface = "rosenbrock"', 'surface = "himmelblau"'), "hb",
      ["optimizer=sgld,momentum", "lr=1e-4:1e-3:2"]),
-], ids=["rosenbrock-lr-momentum", "pathological-two-starts", "himmelblau-noise", "adam-beta1-optimizers", "sgld"])
+    (ROSENBROCK.replace('surface = "rosenbrock"', 'surface = "linear-regression"').replace("lr = 0.0005", "lr = 0.01"),
+     "hb", ["batch=1,4,2000", "lr=0.005:0.02:2"]),
+], ids=["rosenbrock-lr-momentum", "pathological-two-starts", "himmelblau-noise", "adam-beta1-optimizers", "sgld",
+        "minibatches"])
 def test_every_cell_equals_a_single_lane_replay(tmp_path, text, lane, grid):
     path = write(tmp_path, text)
     sweep = build_sweep(load_script(path), lane, grid)

@@ -92,6 +92,7 @@ class SurfaceLane(LaneSteering):
         self.P[:, self.n:] = block[:, :1]
         self.L = torch.empty(width, dtype=DTYPE)
         self.G = torch.empty(2, width, dtype=DTYPE)
+        self._P_np, self._L_np, self._G_np = self.P.numpy(), self.L.numpy(), self.G.numpy()
         self.generator = torch.Generator().manual_seed(lane_seed(self.seed, self.seed_name, "grad"))
         self.optimizer_generator = torch.Generator().manual_seed(lane_seed(self.seed, self.seed_name, "optimizer"))
         self.row_values = {key: self._expand(value) for key, value in self.rows.items()}
@@ -127,6 +128,7 @@ class SurfaceLane(LaneSteering):
         self._stage_loss = torch.empty(self._stage_size, width, dtype=DTYPE)
         self._stage_grad = torch.empty(self._stage_size, 2, width, dtype=DTYPE)
         self._stage_lr = np.empty(self._stage_size)
+        self._stage_np = (self._stage_pos.numpy(), self._stage_loss.numpy(), self._stage_grad.numpy())
         self._stage_lr_rows: list[Any] = []
         self._staged = 0
         self._last_flushed_pos = self.P.clone()
@@ -159,8 +161,11 @@ class SurfaceLane(LaneSteering):
         if self._program is not None:
             self._program.run()
             return
-        w = self.P.T.contiguous()
-        loss, grad = self.surface.value_and_grad(w)
+        loss, grad = self.surface.value_and_grad(self.P.T if self.width == 1 else self.P.T.contiguous())
+        if self.width == 1:  # one point: numpy views copy two numbers faster than torch ops
+            self._L_np[0] = float(loss.reshape(-1)[0])
+            self._G_np[:, 0] = grad.reshape(2).numpy()
+            return
         self.L.copy_(loss.reshape(-1).expand(self.width) if loss.numel() == 1 and self.width > 1 else loss)
         self.G.copy_(grad.T)
 
@@ -256,9 +261,14 @@ class SurfaceLane(LaneSteering):
         n = self.n
         loss, pos = self.L[:n], self.P[:, :n]
         # Fast path (every step): a non-finite loss anywhere makes the sum non-finite.
-        low, high = torch.aminmax(pos)
-        if math.isfinite(float(loss.sum())) and max(-float(low), float(high)) < self.surface.bound:
-            return
+        if n == 1:
+            x, y = self._P_np[:, 0].tolist()
+            if math.isfinite(float(self._L_np[0])) and max(abs(x), abs(y)) < self.surface.bound:
+                return
+        else:
+            low, high = torch.aminmax(pos)
+            if math.isfinite(float(loss.sum())) and max(-float(low), float(high)) < self.surface.bound:
+                return
         ok = torch.isfinite(loss) & (pos.abs().amax(dim=0) < self.surface.bound)
         newly = self.alive & ~ok
         if not bool(newly.any()):
@@ -281,10 +291,15 @@ class SurfaceLane(LaneSteering):
 
     def _record(self) -> None:
         i = self._staged
-        self._stage_pos[i].copy_(self.P)
-        self._stage_loss[i].copy_(self.L)
-        if self._history_stride == 1:  # a strided history keeps only the latest row: G is at hand
-            self._stage_grad[i].copy_(self.G)
+        if self.width == 1:  # one point: numpy copies of three pairs beat torch op dispatch
+            self._stage_np[0][i] = self._P_np
+            self._stage_np[1][i] = self._L_np
+            self._stage_np[2][i] = self._G_np
+        else:
+            self._stage_pos[i].copy_(self.P)
+            self._stage_loss[i].copy_(self.L)
+            if self._history_stride == 1:  # a strided history keeps only the latest row: G is at hand
+                self._stage_grad[i].copy_(self.G)
         lr = self.effective_lr
         if isinstance(lr, Rows):
             self._stage_lr[i] = math.nan
