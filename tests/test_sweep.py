@@ -152,6 +152,11 @@ def test_a_bad_sweep_table_names_file_line_and_key(tmp_path, capsys):
     write(tmp_path, ROSENBROCK + "\n[sweep]\nsteps = 'ten'\n", "t.toml")
     assert main(["sweep", str(tmp_path / "t.toml")]) == 2
     assert ": sweep.steps: must be a whole number" in capsys.readouterr().err
+    text = ROSENBROCK + '\n[sweep]\nlane = "hbb"\ngrid = ["lr=1e-4:1e-3:2"]\n'
+    write(tmp_path, text, "l.toml")
+    assert main(["sweep", str(tmp_path / "l.toml")]) == 2
+    line = text.splitlines().index('lane = "hbb"') + 1
+    assert f"l.toml:{line}: sweep.lane: unknown lane 'hbb'; did you mean 'hb'" in capsys.readouterr().err
     write(tmp_path, ROSENBROCK + "\n[sweep]\ngird = []\n", "k.toml")
     assert main(["sweep", str(tmp_path / "k.toml")]) == 2
     assert "sweep.gird: unknown key; did you mean 'grid'" in capsys.readouterr().err

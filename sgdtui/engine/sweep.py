@@ -226,10 +226,8 @@ def _cell_settings(base: LaneConfig, axes: list[Axis], combo: tuple) -> dict[str
     for axis, value in zip(axes, combo):
         if axis.name == "optimizer":
             optimizer = value
-        elif axis.name in ("beta1", "beta2"):
-            settings[axis.name] = value
         else:
-            settings[axis.name] = value
+            settings[axis.name] = value  # beta1/beta2 become the betas pair in cell_config
     return {"optimizer": optimizer, **settings}
 
 
@@ -276,7 +274,7 @@ def sweep_from_table(script: Script, text: str, overrides: dict[str, Any]) -> Sw
     table = script.raw.get("sweep", {})
     path = script.path
 
-    def fail(key: str, message: str, index: int = 0) -> ScriptError:
+    def fail(key: str, message: str) -> ScriptError:
         return key_error(path, text, "sweep", key, f"sweep.{key}", message)
 
     for key in table:
@@ -301,8 +299,18 @@ def sweep_from_table(script: Script, text: str, overrides: dict[str, Any]) -> Sw
     try:
         return build_sweep(script, lane, list(grid or []), steps=steps, burn_in=burn_in)
     except SweepError as exc:
-        key = "grid" if str(exc).startswith("grid") or grid else ("lane" if "lane" in str(exc) else "grid")
-        raise fail(key, str(exc)) from None
+        message = str(exc)
+        if message.startswith(("unknown lane", "which lane")) and table.get("lane") is not None:
+            key = "lane"
+        elif message.startswith("burn_in") and table.get("burn_in") is not None:
+            key = "burn_in"
+        elif message.startswith(("steps", "no step count")) and table.get("steps") is not None:
+            key = "steps"
+        elif grid is not None:
+            key = "grid"
+        else:
+            raise  # nothing in the table is at fault (a missing grid, a lane given on the command line)
+        raise fail(key, message) from None
 
 
 # --- events -------------------------------------------------------------------------------------
