@@ -53,7 +53,7 @@ async def test_p_draws_the_phase_diagram_and_enter_opens_a_cell_as_a_lane(tmp_pa
     async with app.run_test(size=(120, 50)) as pilot:
         await settle(app, pilot)
         frames = app.frames_rendered
-        await pilot.press("p")
+        await pilot.press("P")
         await wait_for(pilot, lambda: isinstance(app.screen, PhaseScreen))
         screen = app.screen
         screen.query_one("#phase-x").value = "lr=0.001:0.05:log:12"
@@ -99,7 +99,7 @@ async def test_a_one_axis_sweep_is_a_curve_and_mlp_mode_is_refused(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("p")
+        await pilot.press("P")
         await wait_for(pilot, lambda: isinstance(app.screen, PhaseScreen))
         screen = app.screen
         screen.query_one("#phase-y").value = ""

@@ -49,7 +49,7 @@ BINDINGS = [
     B("V", "landscape_directions", "slice directions random/pca (MLP)", show=False),
     B("less_than_sign", "speed(-1)", "slower", show=False, key_display="<"),
     B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
-    B("p", "phase", "Phase diagram", show=False),
+    B("P", "phase", "Phase diagram (surface mode)", show=False),
     B("w", "write_script", "Write script"),
     B("question_mark", "help", "Help", key_display="?"),
     B("q", "quit", "Quit"),

@@ -1,4 +1,4 @@
-"""The phase diagram (key p): a sweep of the selected lane over one or two of its settings, drawn
+"""The phase diagram (key P): a sweep of the selected lane over one or two of its settings, drawn
 as a heatmap of a measure with theory overlays; enter opens the cell under the cursor as a new
 live lane (an AddLane command, so it is recorded like any other).
 
