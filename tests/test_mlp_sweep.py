@@ -77,14 +77,34 @@ def test_the_cli_runs_an_mlp_sweep_and_refuses_surface_flags(script_path, tmp_pa
     assert "--backend and --chunk are for MLP scripts" in capsys.readouterr().err
 
 
+RAY_CHILD = """
+import json, sys
+import ray
+from sgdtui.engine.script import load_script
+from sgdtui.engine.sweep import build_sweep
+from sgdtui.mlp.sweep import run_mlp_sweep
+sweep = build_sweep(load_script(sys.argv[1]), "a", json.loads(sys.argv[2]), steps=20)
+ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+try:
+    result = run_mlp_sweep(sweep, backend="ray", chunk=2)
+finally:
+    ray.shutdown()
+print(json.dumps({"backend": result.backend, "rows": result.rows}))
+"""
+
+
 def test_ray_results_equal_the_local_ones_bit_for_bit(script_path):
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sgdtui[ray]'); CI installs it")
+    """A local Ray cluster on loopback, in a process of its own (Ray installs signal handlers and
+    worker processes that the test runner's own process should not inherit)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'sgdtui[ray]'); CI installs it")
     sweep = build_sweep(load_script(script_path), "a", GRID, steps=20)
     local = run_mlp_sweep(sweep, chunk=2)
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    try:
-        remote = run_mlp_sweep(sweep, backend="ray", chunk=2)
-    finally:
-        ray.shutdown()
-    assert remote.backend == "ray"
-    assert remote.rows == local.rows
+    done = subprocess.run([sys.executable, "-c", RAY_CHILD, str(script_path), json.dumps(GRID)],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    remote = json.loads(done.stdout.strip().splitlines()[-1])
+    assert remote["backend"] == "ray"
+    assert remote["rows"] == json.loads(json.dumps(local.rows))  # floats round-trip exactly through JSON
