@@ -115,6 +115,14 @@ async def test_a_one_axis_sweep_is_a_curve_and_mlp_mode_is_refused(tmp_path):
         assert "has no setting 'lrr'" in str(screen.query_one("#phase-info").render())
         await pilot.press("escape")
         assert not isinstance(app.screen, PhaseScreen)
+        seen = record_notifications(app)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.mode == "mlp")
+        await settle(app, pilot)
+        await pilot.press("P")
+        await pilot.pause()
+        assert not isinstance(app.screen, PhaseScreen)
+        assert any("phase diagrams are for surface mode" in m for m, _ in seen)
 
 
 def test_theory_matches_the_known_cases():
