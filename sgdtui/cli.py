@@ -1,12 +1,13 @@
 """Command line: the playground (default), headless replays, listings.
 
     sgdtui [--surface NAME | --expr EXPR] [--surfaces DIR] [--script FILE] [--record FILE] [--seed N]
-    sgdtui replay SCRIPT [--out DIR] [--steps N] [--surfaces DIR] [--svg FILE [--size WxH]]
+    sgdtui replay SCRIPT [--out DIR] [--steps N] [--every K] [--surfaces DIR] [--svg FILE [--size WxH]]
     sgdtui list surfaces|optimizers|schedules
     sgdtui mlp [--dataset NAME ...]
     sgdtui share SCRIPT                       (a script as one URL-safe string; --script-string reads it)
     sgdtui export-torch SCRIPT --lane NAME    (a lane as a plain PyTorch program)
     sgdtui serve [--host H] [--port P] [--max-sessions N]   (the playground in a browser)
+    sgdtui sweep SCRIPT [--lane NAME] [--grid PARAM=LOW:HIGH[:log]:COUNT ...] [--steps N] [--out DIR]
 
 Exit codes: 0 done, 2 invalid script or arguments (one line on stderr, no traceback), 1 a
 runtime failure.
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("tui", "replay", "list", "mlp", "new", "share", "export-torch", "serve")
+COMMANDS = ("tui", "replay", "list", "mlp", "new", "sweep", "share", "export-torch", "serve")
 SHARE_COMMANDS = ("share", "export-torch", "serve")
 
 
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
     replay.add_argument("--quiet", action="store_true", help="no summary table")
     add_replay_share_arguments(replay)
+    replay.add_argument("--every", type=int, default=1, metavar="K",
+                        help="write every K-th step (and each lane's last) to the per-step file")
 
     listing = sub.add_parser("list", help="list surfaces, optimizers or schedules")
     listing.add_argument("what", choices=("surfaces", "optimizers", "schedules", "datasets"))
@@ -55,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mlp_arguments(mlp)
     add_new_parser(sub)
     add_share_commands(sub)
+    add_sweep_parser(sub)
     return parser
 
 
@@ -113,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         configure_threads()
         if args.command in SHARE_COMMANDS:
             return share_command(args)
-        if args.command in ("replay", "list", "new"):
+        if args.command in ("replay", "list", "new", "sweep"):
             try:
-                return {"replay": replay_command, "list": list_command, "new": new_command}[args.command](args)
+                command = {"replay": replay_command, "list": list_command, "new": new_command,
+                           "sweep": sweep_command}[args.command]
+                return command(args)
             except ValueError as exc:  # ScriptError, SurfaceError, ...: bad input, found before any work
                 return _fail(_one_line(exc), EXIT_USAGE)
         if (getattr(args, "script", None) or getattr(args, "script_string", None) is not None) and args.seed is not None:
@@ -150,14 +156,17 @@ def replay_command(args) -> int:
 
     if args.steps is not None and args.steps < 0:
         raise UsageError("--steps must be >= 0")
+    if args.every < 1:
+        raise UsageError("--every must be >= 1")
     registry = SurfaceRegistry(extra_dirs=args.surfaces)
     script, default_out = replay_script(args, registry)
     if args.steps is None and script.steps is None:
         raise UsageError(f"{script.path}: no 'steps' in the script; give --steps N")
     size = svg_size(args)
     out = Path(args.out) if args.out else default_out
+    check_output_dir(out)  # before the run: a bad --out is an argument error, found at once
     try:
-        result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty())
+        result = run_replay(script, out, steps=args.steps, progress=sys.stderr.isatty(), every=args.every)
     except ValueError as exc:  # a scripted event that the session rejected at its step
         return _fail(f"{script.path}: {_one_line(exc)}", EXIT_USAGE)
     if not args.quiet:
@@ -165,6 +174,111 @@ def replay_command(args) -> int:
     if args.svg:
         write_replay_svg(script, args.svg, size, steps=args.steps)
     return EXIT_OK
+
+
+def add_sweep_parser(sub) -> None:
+    sweep = sub.add_parser("sweep", help="replay one lane over a grid of its settings (a phase diagram)")
+    sweep.add_argument("script", help="a script file (TOML, version 1); its [sweep] table gives defaults")
+    sweep.add_argument("--lane", help="the lane to sweep (default: the [sweep] table's, or the only lane)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="PARAM=LOW:HIGH[:log]:COUNT",
+                       help="an axis: any lane setting (lr, momentum, beta1, batch, noise, temperature, "
+                            "weight_decay, ...) as LOW:HIGH[:log]:COUNT or v1,v2,...; optimizer=a,b,c; repeatable")
+    sweep.add_argument("--steps", type=int, help="steps per cell (default: the [sweep] table's or the script's)")
+    sweep.add_argument("--burn-in", type=int, help="also report stationary_loss: the mean loss after this step")
+    sweep.add_argument("--out", help="output folder (default: a folder named after the script, plus -sweep)")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="MLP scripts: run cell chunks here or as Ray tasks (pip install sgdtui[ray])")
+    sweep.add_argument("--address", help="Ray cluster address for --backend ray (default: start a local one)")
+    sweep.add_argument("--chunk", type=int, default=None, help="MLP scripts: cells per stacked chunk")
+    sweep.add_argument("--surfaces", action="append", default=[], metavar="DIR", help="extra surface folder")
+    sweep.add_argument("--quiet", action="store_true", help="no summary line")
+
+
+def sweep_command(args) -> int:
+    """sgdtui sweep: validate everything (the grid, the output folder) before any cell runs."""
+    from sgdtui.engine.script import load_script
+    from sgdtui.engine.surfaces import SurfaceRegistry
+    from sgdtui.engine.sweep import SweepError, sweep_from_table, write_sweep
+
+    for flag in ("steps", "burn_in", "chunk"):
+        value = getattr(args, flag)
+        if value is not None and value < (1 if flag == "chunk" else 0):
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= {1 if flag == 'chunk' else 0}")
+    if args.address and args.backend != "ray":
+        raise UsageError("--address goes with --backend ray")
+    registry = SurfaceRegistry(extra_dirs=args.surfaces)
+    script = load_script(args.script, registry=registry)
+    text = Path(args.script).read_text(encoding="utf-8")
+    overrides = {"lane": args.lane, "grid": args.grid, "steps": args.steps, "burn_in": args.burn_in}
+    try:
+        sweep = sweep_from_table(script, text, overrides)
+    except SweepError as exc:
+        raise UsageError(f"{args.script}: {exc}") from None
+    if sweep.script.problem.kind != "mlp" and (args.backend != "local" or args.chunk is not None):
+        raise UsageError("--backend and --chunk are for MLP scripts (a surface sweep steps every cell at once)")
+    out = Path(args.out) if args.out else Path(f"{Path(args.script).stem}-sweep")
+    check_output_dir(out)
+    with sweep_progress(sweep.steps if sweep.script.problem.kind != "mlp" else len(sweep.cells),
+                        "cells" if sweep.script.problem.kind == "mlp" else "steps") as report:
+        try:
+            if sweep.script.problem.kind == "mlp":
+                from sgdtui.mlp.sweep import run_mlp_sweep
+
+                result = run_mlp_sweep(sweep, backend=args.backend, address=args.address, chunk=args.chunk,
+                                       progress=report)
+            else:
+                from sgdtui.engine.sweep import run_surface_sweep
+
+                result = run_surface_sweep(sweep, progress=report)
+        except SweepError as exc:
+            return _fail(f"{args.script}: {exc}", EXIT_USAGE)
+    files = write_sweep(result, out)
+    if not args.quiet:
+        diverged = sum(1 for row in result.rows if row.get("diverged_at") is not None)
+        print(f"{len(result.rows)} cells x {sweep.steps} steps in {result.wall_time:.3f} s ({diverged} diverged); "
+              f"wrote {out}/{', '.join(files)}")
+    return EXIT_OK
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written before any work is done."""
+    import os
+    import tempfile
+
+    probe_dir = out
+    while not probe_dir.exists():
+        if probe_dir.parent == probe_dir:
+            break
+        probe_dir = probe_dir.parent
+    if probe_dir.exists() and not probe_dir.is_dir():
+        raise UsageError(f"--out {out}: {probe_dir} is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".sgdtui-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: cannot write there (permission denied)")
+
+
+def sweep_progress(total: int, unit: str):
+    """A rich progress bar on a terminal (stderr), nothing otherwise; yields the report callback."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar():
+        if not sys.stderr.isatty():
+            yield None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("sweep"), BarColumn(), TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("sweep", total=total)
+            yield lambda done, _total: progress.update(task, completed=done)
+    return bar()
 
 
 def print_summary(result) -> None:

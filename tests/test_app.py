@@ -458,7 +458,7 @@ def test_free_path_appends_a_counter_when_the_file_exists(tmp_path):
 async def test_write_key_twice_in_one_second_keeps_both_scripts(tmp_path, monkeypatch):
     import datetime as dt
 
-    import sgdtui.ui.app as app_module
+    import sgdtui.ui.session_actions as app_module
 
     class FrozenClock(dt.datetime):
         @classmethod

@@ -3,17 +3,15 @@
 (Adam's per-axis division) adds, so a step-by-step view can draw them as arrows.
 
 The update is found by taking the step for real on a copy of the optimizer (its state, its
-parameter and its random stream deep-copied): exact for every optimizer, and the lane itself is
-untouched. The gradient used is the full (noise-free) one at the point.
+parameter and its random stream copied; see ``SurfaceLane.next_update``): exact for every
+optimizer, and the lane itself is untouched. The gradient used is the full (noise-free) one at the point.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -32,18 +30,8 @@ class Anatomy:
         return tuple(u / g if g else float("nan") for u, g in zip(self.update, self.gradient_step))
 
 
-def next_update(optimizer: torch.optim.Optimizer, params: torch.Tensor, grad: torch.Tensor, lr: float) -> Anatomy:
-    """The update the lane's next step would make with gradient ``grad`` (row 0 reported)."""
-    twin = copy.deepcopy(optimizer)
-    (param,) = [p for group in twin.param_groups for p in group["params"]]
-    with torch.no_grad():
-        param.copy_(params.detach())
-    before = param.detach().clone()
-    for group in twin.param_groups:
-        group["lr"] = lr
-    param.grad = grad.detach().clone()
-    twin.step()
-    delta = (param.detach() - before)[0].tolist()
-    gradient_step = (-lr * grad.detach()[0]).tolist()
-    extra = (np.asarray(delta) - np.asarray(gradient_step)).tolist()
-    return Anatomy(tuple(gradient_step), tuple(delta), tuple(extra))
+def anatomy_of(delta, grad, lr: float) -> Anatomy:
+    """The anatomy of an update ``delta`` (dx, dy) made from gradient ``grad`` at lr ``lr``."""
+    gradient_step = (-lr * np.asarray(grad, dtype=np.float64)).tolist()
+    extra = (np.asarray(delta, dtype=np.float64) - np.asarray(gradient_step)).tolist()
+    return Anatomy(tuple(gradient_step), tuple(float(d) for d in delta), tuple(extra))

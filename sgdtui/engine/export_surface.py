@@ -36,11 +36,14 @@ def surface_source(surface: Surface) -> str:
 
 _NOISE = '''
 
-def add_noise(grad, batch, noise, generator):
-    """Additive Gaussian gradient noise with variance noise² / batch per coordinate."""
+def add_noise(grad, batch, noise, generator, rows=None):
+    """Additive Gaussian gradient noise with variance noise² / batch per coordinate; with ``rows``
+    only the first rows draw (pad rows repeat the first row's draw, as sgdtui's padded clouds do)."""
     if noise <= 0.0:
         return grad
-    xi = torch.randn(grad.shape, generator=generator, dtype=grad.dtype)
+    xi = torch.randn(grad.shape if rows is None else (rows, grad.shape[1]), generator=generator, dtype=grad.dtype)
+    if xi.shape[0] < grad.shape[0]:
+        xi = torch.cat([xi, xi[:1].expand(grad.shape[0] - xi.shape[0], grad.shape[1])])
     return grad + (noise / math.sqrt(batch)) * xi
 '''
 
@@ -99,7 +102,7 @@ def _expression_source(surface: ExpressionSurface) -> str:
         "",
         "def stochastic_grad(w, batch, noise, generator):",
         '    """The gradient one update sees: a formula has no data, so batch size only scales the noise."""',
-        "    return add_noise(value_and_grad(w)[1], batch, noise, generator)",
+        "    return add_noise(value_and_grad(w)[1], batch, noise, generator, rows=len(STARTS))",
         "",
         "",
         "DATA_DRIVEN = False",

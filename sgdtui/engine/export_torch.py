@@ -364,13 +364,31 @@ def autograd_stochastic_grad(w, batch, noise, generator):
     w = w.detach().requires_grad_(True)
     loss = minibatch_loss(w, batch, generator) if DATA_DRIVEN else surface_loss(w)
     (grad,) = torch.autograd.grad(loss.sum(), w)
-    return add_noise(grad, batch, noise, generator)
+    return add_noise(grad, batch, noise, generator, rows=None if DATA_DRIVEN else len(STARTS))
+
+
+def padded(points):
+    """sgdtui evaluates a cloud of N > 1 points padded to a multiple of 16 rows (copies of the
+    first), so every point goes through the same vectorized kernels whatever N is: so does this."""
+    n = points.shape[0]
+    width = n if n == 1 else -(-n // 16) * 16
+    return torch.cat([points, points[:1].expand(width - n, 2)]) if width > n else points
+
+
+def on_padded(fn):
+    """``fn`` evaluated on the padded cloud; the rows of the real points returned."""
+    def evaluate(w, *args):
+        n = w.shape[0]
+        out = fn(padded(w.detach()), *args)
+        return tuple(o[:n] for o in out) if isinstance(out, tuple) else out[:n]
+    return evaluate
 
 
 def run(steps=STEPS, autograd=False):
     """The lane's trajectory: rows (step, start, x, y, loss, lr), step 0 being the start points."""
-    loss_and_grad = autograd_value_and_grad if autograd else value_and_grad
-    minibatch_grad = autograd_stochastic_grad if autograd else stochastic_grad
+    loss_and_grad = on_padded(autograd_value_and_grad if autograd else value_and_grad)
+    minibatch_grad = on_padded(autograd_stochastic_grad if autograd else stochastic_grad)
+    n = len(STARTS)
     params = torch.tensor(STARTS, dtype=DTYPE)  # the (N, 2) points step as one tensor
     optimizer = make_optimizer(params)
     generator = torch.Generator().manual_seed(GRAD_SEED)
@@ -379,7 +397,7 @@ def run(steps=STEPS, autograd=False):
     alive = torch.ones(params.shape[0], dtype=torch.bool)
     loss, grad = loss_and_grad(params)
     lr = coupled_lr(schedule(0, settings["lr"]), settings)
-    rows = [(0, i, *params[i].tolist(), float(loss[i]), lr) for i in range(len(params))]
+    rows = [(0, i, *params[i].tolist(), float(loss[i]), lr) for i in range(n)]
     for t in range(steps):
         while changes and changes[0][0] <= t:  # the script's events for this lane, on time
             for key, value in changes.pop(0)[1].items():
@@ -412,7 +430,7 @@ def run(steps=STEPS, autograd=False):
             loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, math.inf))
         if hasattr(schedule, "observe"):  # plateau: fed the mean loss of the live points
             schedule.observe(float(loss[alive].mean()) if alive.any() else math.inf, settings["lr"])
-        rows += [(t + 1, i, *params[i].tolist(), float(loss[i]), lr) for i in range(len(params))]
+        rows += [(t + 1, i, *params[i].tolist(), float(loss[i]), lr) for i in range(n)]
     return rows
 
 

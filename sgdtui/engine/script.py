@@ -26,7 +26,7 @@ from sgdtui.engine.problem import DEFAULT_TABLE, Problem, problem_from_table, pr
 from sgdtui.engine.surfaces import SurfaceRegistry
 
 VERSION = 1
-TOP_KEYS = ("version", "seed", "steps", "problem", "lanes", "events")
+TOP_KEYS = ("version", "seed", "steps", "problem", "lanes", "events", "sweep")  # [sweep]: engine/sweep.py
 LANE_ACTIONS = ("set", "add", "remove", "starts", "reset")
 CAPTION_KEYS = ("caption", "pause")
 MAX_CAPTION = 400
@@ -102,6 +102,13 @@ class _Checker:
         return self.fail(table, index, line_key or exc.key.split(".")[0], keypath, exc.reason)
 
 
+def key_error(path: str, text: str, table: str, key: str | None, keypath: str, message: str,
+              index: int = 0) -> ScriptError:
+    """A ScriptError for ``key`` of ``table`` (its ``index``-th array entry) located in the
+    script's ``text``: ``file:line: keypath: message``, for tables validated elsewhere ([sweep])."""
+    return _Checker(path, text).fail(table, index, key, keypath, message)
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -154,6 +161,8 @@ def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegist
     if steps is not None and (not _is_int(steps) or not 0 <= steps <= MAX_STEPS):
         raise chk.fail("", 0, "steps", "steps", f"must be an integer in [0, {MAX_STEPS}], got {steps!r}")
 
+    if "sweep" in data and not isinstance(data["sweep"], dict):
+        raise chk.fail("", 0, "sweep", "sweep", "must be a table ([sweep])")
     table = data.get("problem", DEFAULT_TABLE)
     if not isinstance(table, dict):
         raise chk.fail("", 0, "problem", "problem", "must be a table ([problem])")

@@ -21,13 +21,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from sgdtui.engine.anatomy import Anatomy, next_update
+from sgdtui.engine.anatomy import Anatomy, anatomy_of
+from sgdtui.engine.commands import CommandError, Query
+from sgdtui.engine.fastgrad import program_for
 from sgdtui.engine.history import History
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
 from sgdtui.engine.race import Race
+from sgdtui.engine.schedules import couple
 from sgdtui.engine.snapshot import LaneSnapshot, Snapshot
 from sgdtui.engine.status import WINDOW, trajectory_status
-from sgdtui.engine.surfaces import DTYPE, Surface
+from sgdtui.engine.surfaces import DTYPE, ExpressionSurface, Surface
+from sgdtui.engine.vectorized import Rows, rowwise, vector_optimizer_for
 
 if TYPE_CHECKING:
     from sgdtui.engine.surface_problem import SurfaceProblem
@@ -38,16 +42,43 @@ STAGE = 256  # steps buffered in torch before being copied into the numpy histor
 HISTORY_BUDGET = 4_000_000  # float64 values a lane's bounded history may hold (~32 MB)
 CSV_COLUMNS = ("lane", "start", "step", "x", "y", "loss", "lr")
 ANATOMY_MAX_STARTS = 4096  # the update anatomy copies the optimizer's state: not for huge clouds
+# A batch of trajectories is padded to a multiple of this many, so every one of them goes through
+# torch's vectorized kernels (a kernel's scalar tail rounds sigmoid or softplus differently): a
+# trajectory's numbers never depend on how many others step with it.
+PAD = 16
+# Clouds this big evaluate expression surfaces through an in-place program (engine/fastgrad.py,
+# the same numbers); smaller ones call the surface, which saves tracing (and importing torch.fx).
+PROGRAM_MIN = 512
+
+
+def padded_width(n: int) -> int:
+    return n if n == 1 else -(-n // PAD) * PAD
 
 
 class SurfaceLane(LaneSteering):
-    """The running state of one lane on one surface: N start points step as one (N, 2) tensor."""
+    """The running state of one lane on one surface: its N trajectories step as one (2, n)
+    structure-of-arrays tensor (row 0 the x's, row 1 the y's; n is N padded) through the
+    vectorized optimizer core.
 
-    def __init__(self, config: LaneConfig, surface: Surface, seed: int, history_capacity: int | None = 4096):
+    ``rows`` gives settings one value per *cell* (a sweep's grid point): a hyperparameter by
+    name (``betas`` as a pair of Rows), ``batch`` or ``noise``; each cell runs the lane's start
+    points, so the lane has cells x starts trajectories. Every cell draws the random numbers a
+    lane of its own would draw (the lane's stream, seeded from ``seed_name``), so each cell is a
+    single-lane run of its settings.
+    """
+
+    def __init__(self, config: LaneConfig, surface: Surface, seed: int, history_capacity: int | None = 4096,
+                 *, rows: dict[str, Any] | None = None, cells: int = 1, seed_name: str | None = None,
+                 burn_in: int | None = None, sink=None):
         self.config = config
         self.surface = surface
         self.seed = seed
         self.history_capacity = history_capacity
+        self.rows = dict(rows or {})
+        self.cells = cells
+        self.seed_name = seed_name or config.name
+        self.burn_in = burn_in
+        self.sink = sink
         self.wall_time = 0.0  # seconds spent stepping this lane (for replay summaries)
         self.reset()
 
@@ -55,16 +86,31 @@ class SurfaceLane(LaneSteering):
     def reset(self) -> None:
         cfg = self.config
         starts = cfg.starts if cfg.starts is not None else self.surface.starts
-        self.params = torch.tensor(starts, dtype=DTYPE)
-        self.n = self.params.shape[0]
-        self.generator = torch.Generator().manual_seed(lane_seed(self.seed, cfg.name, "grad"))
-        self.optimizer_generator = torch.Generator().manual_seed(lane_seed(self.seed, cfg.name, "optimizer"))
-        self.optimizer = self.spec.make(
-            [self.params], cfg.hyper, generator=self.optimizer_generator, per_row=True
-        )
+        self.starts_per_cell = len(starts)
+        self.n = self.cells * self.starts_per_cell
+        width = self.width = padded_width(self.n)
+        block = torch.tensor(starts, dtype=DTYPE).T  # (2, starts)
+        self.P = torch.empty(2, width, dtype=DTYPE)
+        self.P[:, : self.n] = block.repeat(1, self.cells)
+        self.P[:, self.n:] = block[:, :1]
+        self.L = torch.empty(width, dtype=DTYPE)
+        self.G = torch.empty(2, width, dtype=DTYPE)
+        self._P_np, self._L_np, self._G_np = self.P.numpy(), self.L.numpy(), self.G.numpy()
+        self.generator = torch.Generator().manual_seed(lane_seed(self.seed, self.seed_name, "grad"))
+        self.optimizer_generator = torch.Generator().manual_seed(lane_seed(self.seed, self.seed_name, "optimizer"))
+        self.row_values = {key: self._expand(value) for key, value in self.rows.items()}
+        hyper = dict(cfg.hyper)
+        for key, value in self.row_values.items():
+            if key in hyper:
+                hyper[key] = value
+        self.optimizer = vector_optimizer_for(self.spec, hyper, noise=self._draw_optimizer_noise, columns=self.n)
+        self._program = None
+        if self.n >= PROGRAM_MIN and isinstance(self.surface, ExpressionSurface):
+            self._program = program_for(self.surface, self.P, self.L, self.G)
         self.t = 0
         self.start_schedule()
-        self.alive = torch.ones(self.n, dtype=torch.bool)
+        self._lr_cache = None
+        self._alive = torch.ones(width, dtype=torch.bool)  # pad rows stay alive, never checked
         self.all_alive = True
         self.diverged_at = np.full(self.n, -1, dtype=np.int64)
         capacity = self.history_capacity
@@ -72,79 +118,197 @@ class SurfaceLane(LaneSteering):
             # A cloud of N start points stores 4N values a row: fewer rows, same memory bound.
             capacity = max(64, min(capacity, HISTORY_BUDGET // (4 * self.n)))
         self.history = History({"pos": (self.n, 2), "loss": (self.n,), "gnorm": (self.n,), "lr": ()},
-                               capacity=capacity)
-        self._loss, self._grad = self.surface.value_and_grad(self.params)
+                               capacity=capacity) if self.history_capacity != 0 else None
+        self.measures = Measures(self.n, self.surface.min_value, self.burn_in)
+        self._evaluate()
         self.effective_lr = self.compute_lr()
         # Stage at most half the history, so a flush never compacts more than once.
         self._stage_size = STAGE if capacity is None else min(STAGE, capacity // 2)
-        self._stage_pos = torch.empty(self._stage_size, self.n, 2, dtype=DTYPE)
-        self._stage_loss = torch.empty(self._stage_size, self.n, dtype=DTYPE)
-        self._stage_grad = torch.empty(self._stage_size, self.n, 2, dtype=DTYPE)
+        # A big cloud's bounded history holds few rows (the memory budget): it keeps the latest
+        # step of each staged block, so recording costs less than stepping.
+        self._history_stride = 1 if capacity is None or capacity >= 1024 else self._stage_size
+        self._stage_pos = torch.empty(self._stage_size, 2, width, dtype=DTYPE)
+        self._stage_loss = torch.empty(self._stage_size, width, dtype=DTYPE)
+        self._stage_grad = torch.empty(self._stage_size, 2, width, dtype=DTYPE)
         self._stage_lr = np.empty(self._stage_size)
+        self._stage_np = (self._stage_pos.numpy(), self._stage_loss.numpy(), self._stage_grad.numpy())
+        self._stage_lr_rows: list[Any] = []
         self._staged = 0
+        self._last_flushed_pos = self.P.clone()
+        if self.sink is not None:
+            self.sink.restart(self)
         self._record()
         self._check_divergence(initial=True)
+
+    def _expand(self, value: Any) -> Any:
+        """Per-cell values (a Rows over cells, or a pair of them) as per-trajectory Rows over the
+        padded width (pad rows copy the first trajectory)."""
+        if isinstance(value, tuple):
+            return tuple(self._expand(v) for v in value)
+        if not isinstance(value, Rows):
+            return value
+        index = value.index.repeat_interleave(self.starts_per_cell)
+        if self.width > self.n:
+            index = torch.cat([index, index[:1].expand(self.width - self.n)])
+        return Rows(value.uniques, index)
+
+    def setting(self, key: str) -> Any:
+        """A lane setting (batch, noise) or hyperparameter as a float or per-trajectory Rows."""
+        if key in self.row_values:
+            return self.row_values[key]
+        return getattr(self.config, key) if key in ("batch", "noise") else self.config.hyper[key]
+
+    # --- the gradient ----------------------------------------------------------------------
+    def _evaluate(self) -> None:
+        """The full loss into L and its gradient into G at every trajectory's point."""
+        if self._program is not None:
+            self._program.run()
+            return
+        loss, grad = self.surface.value_and_grad(self.P.T if self.width == 1 else self.P.T.contiguous())
+        if self.width == 1:  # one point: numpy views copy two numbers faster than torch ops
+            self._L_np[0] = float(loss.reshape(-1)[0])
+            self._G_np[:, 0] = grad.reshape(2).numpy()
+            return
+        self.L.copy_(loss.reshape(-1).expand(self.width) if loss.numel() == 1 and self.width > 1 else loss)
+        self.G.copy_(grad.T)
+
+    def _draw_normal(self, generator: torch.Generator) -> torch.Tensor:
+        """The (2, n) standard normal draw a lane of one cell makes, the same for every cell."""
+        xi = torch.randn((self.starts_per_cell, 2), generator=generator, dtype=DTYPE).T
+        if self.cells == 1 and self.width == self.n:
+            return xi.contiguous()
+        tiled = torch.empty(2, self.width, dtype=DTYPE)
+        tiled[:, : self.n] = xi.repeat(1, self.cells)
+        tiled[:, self.n:] = xi[:, :1]
+        return tiled
+
+    def _draw_optimizer_noise(self) -> torch.Tensor:
+        return self._draw_normal(self.optimizer_generator)
+
+    def _stochastic_grad(self) -> torch.Tensor:
+        """The minibatch gradient estimate this step sees (G itself when the lane is exact)."""
+        cfg = self.config
+        noise, batch = self.setting("noise"), self.setting("batch")
+        noisy = (noise.constant() != 0.0 if isinstance(noise, Rows) and noise.constant() is not None
+                 else isinstance(noise, Rows) or noise > 0)
+        surface = self.surface
+        if surface.data_driven and _smaller(batch, surface.n):
+            if self.cells > 1:
+                raise ValueError("a swept lane samples minibatches of a data surface one cell at a time")
+            grad = surface.stochastic_grad(self.P.T.contiguous(), cfg.batch, cfg.noise, self.generator)
+            return grad.T.contiguous()
+        if not noisy:
+            return self.G
+        # surfaces._add_noise: grad + (noise / sqrt(B)) * xi, as two roundings
+        scale = rowwise(lambda s, b: s / math.sqrt(b), noise, batch)
+        xi = self._draw_normal(self.generator)
+        return self.G + xi.mul_(scale.values if isinstance(scale, Rows) else scale)
 
     # --- stepping ------------------------------------------------------------------------
     @property
     def finished(self) -> bool:
         return not self.all_alive and not bool(self.alive.any())
 
+    def compute_lr(self):
+        if not self.row_values:
+            return super().compute_lr()
+        cache = self._lr_cache
+        if cache is not None and cache[0] is self.config and cache[1] is self.schedule:
+            return cache[2]
+        cfg = self.config
+        t = self.t - self.schedule_origin
+        scheduled = rowwise(lambda base: self.schedule.lr(t, base), self.setting("lr"))
+        rule = cfg.coupling
+        if rule != "none":
+            spec = self.spec
+            momentum = self.setting("momentum") if spec.heavy_ball and "momentum" in cfg.hyper else 0.0
+            scheduled = rowwise(lambda lr, b, mu: couple(rule, lr, int(b), mu), scheduled, self.setting("batch"), momentum)
+        if self.schedule.name == "constant":  # the same every step until the config changes
+            self._lr_cache = (self.config, self.schedule, scheduled)
+        return scheduled
+
+    def apply_config(self, new: LaneConfig) -> None:
+        old = self.config
+        for key in list(self.row_values):  # a scripted change overrides a swept value
+            current = old.hyper.get(key, getattr(old, key, None))
+            changed = new.hyper.get(key, getattr(new, key, None))
+            if current != changed:
+                self.row_values.pop(key)
+                self.rows.pop(key, None)
+        super().apply_config(new)
+        self._lr_cache = None
+
     def step(self) -> None:
         if self.finished:
             return
-        cfg = self.config
         lr = self.compute_lr()
         self.effective_lr = lr
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        stochastic = cfg.noise > 0 or (self.surface.data_driven and cfg.batch < self.surface.n)
-        grad = self.surface.stochastic_grad(self.params, cfg.batch, cfg.noise, self.generator) if stochastic else self._grad
+        self.optimizer.param_groups[0]["lr"] = lr
+        grad = self._stochastic_grad()
         if not self.all_alive:
-            grad = torch.where(self.alive[:, None], grad, torch.zeros_like(grad))
-            frozen = self.params.detach().clone()
-        self.params.grad = grad
-        self.optimizer.step()
+            grad = torch.where(self._alive, grad, torch.zeros_like(grad))
+            frozen = self.P.clone()
+        self.optimizer.step(self.P, grad, lr)
         if not self.all_alive:
-            with torch.no_grad():
-                self.params.copy_(torch.where(self.alive[:, None], self.params, frozen))
+            self.P.copy_(torch.where(self._alive, self.P, frozen))
         self.t += 1
-        self._loss, self._grad = self.surface.value_and_grad(self.params)
+        self._evaluate()
         self._check_divergence()
         if self.schedule.stateful:
-            self.schedule.observe(float(self._loss[self.alive].mean()) if self.alive.any() else math.inf, cfg.hyper["lr"])
+            alive = self.alive
+            self.schedule.observe(float(self.L[: self.n][alive].mean()) if alive.any() else math.inf,
+                                  self.config.hyper["lr"])
         self._record()
 
     def _check_divergence(self, initial: bool = False) -> None:
+        n = self.n
+        loss, pos = self.L[:n], self.P[:, :n]
         # Fast path (every step): a non-finite loss anywhere makes the sum non-finite.
-        if math.isfinite(float(self._loss.sum())) and float(self.params.abs().max()) < self.surface.bound:
-            return
-        ok = torch.isfinite(self._loss) & (self.params.abs().amax(dim=1) < self.surface.bound)
-        if not bool((self.alive & ~ok).any()):
-            return
+        if n == 1:
+            x, y = self._P_np[:, 0].tolist()
+            if math.isfinite(float(self._L_np[0])) and max(abs(x), abs(y)) < self.surface.bound:
+                return
+        else:
+            low, high = torch.aminmax(pos)
+            if math.isfinite(float(loss.sum())) and max(-float(low), float(high)) < self.surface.bound:
+                return
+        ok = torch.isfinite(loss) & (pos.abs().amax(dim=0) < self.surface.bound)
         newly = self.alive & ~ok
+        if not bool(newly.any()):
+            return
         idx = newly.nonzero().flatten()
-        last = self._last_positions()
-        with torch.no_grad():
-            self.params[idx] = last[idx] if not initial else self.params[idx].nan_to_num(0.0, 0.0, 0.0)
-        self.alive &= ~newly
+        if initial:
+            self.P[:, idx] = self.P[:, idx].nan_to_num(0.0, 0.0, 0.0)
+        else:
+            self.P[:, idx] = self._last_positions()[:, idx]
+        self._alive[idx] = False
         self.all_alive = False
         self.diverged_at[idx.numpy()] = self.t
-        self._loss, self._grad = self.surface.value_and_grad(self.params)
-        self._loss = torch.where(torch.isfinite(self._loss), self._loss, torch.full_like(self._loss, math.inf))
+        self._evaluate()
+        self.L.copy_(torch.where(torch.isfinite(self.L), self.L, torch.full_like(self.L, math.inf)))
 
     def _last_positions(self) -> torch.Tensor:
         if self._staged:
             return self._stage_pos[self._staged - 1]
-        pos = self.history.column("pos")
-        return torch.from_numpy(np.array(pos[-1])) if len(pos) else self.params.detach().clone()
+        return self._last_flushed_pos
 
     def _record(self) -> None:
         i = self._staged
-        self._stage_pos[i].copy_(self.params)
-        self._stage_loss[i].copy_(self._loss)
-        self._stage_grad[i].copy_(self._grad)
-        self._stage_lr[i] = self.effective_lr
+        if self.width == 1:  # one point: numpy copies of three pairs beat torch op dispatch
+            self._stage_np[0][i] = self._P_np
+            self._stage_np[1][i] = self._L_np
+            self._stage_np[2][i] = self._G_np
+        else:
+            self._stage_pos[i].copy_(self.P)
+            self._stage_loss[i].copy_(self.L)
+            if self._history_stride == 1:  # a strided history keeps only the latest row: G is at hand
+                self._stage_grad[i].copy_(self.G)
+        lr = self.effective_lr
+        if isinstance(lr, Rows):
+            self._stage_lr[i] = math.nan
+            self._stage_lr_rows.append(lr)
+        else:
+            self._stage_lr[i] = lr
         self._staged += 1
         if self._staged == self._stage_size:
             self.flush()
@@ -154,47 +318,138 @@ class SurfaceLane(LaneSteering):
         k = self._staged
         if not k:
             return
+        n = self.n
         first = self.t - k + 1  # staged rows are the consecutive steps ending at t
-        self.history.append_block(
-            np.arange(first, first + k),
-            pos=self._stage_pos[:k].numpy(),
-            loss=self._stage_loss[:k].numpy(),
-            gnorm=self._stage_grad[:k].norm(dim=2).numpy(),
-            lr=self._stage_lr[:k],
-        )
+        steps = np.arange(first, first + k)
+        pos = self._stage_pos[:k, :, :n].transpose(1, 2).numpy()  # (k, N, 2), a view
+        loss = self._stage_loss[:k, :n].numpy()
+        lrs = self._stage_lr[:k].copy()
+        self.measures.add(steps, loss)
+        if self.history is not None:
+            stride = self._history_stride
+            keep = slice(None) if stride == 1 else np.array([k - 1])  # the latest staged row: now
+            grads = self._stage_grad[:k, :, :n] if stride == 1 else self.G[:, :n].unsqueeze(0)
+            gnorm = torch.addcmul(grads[:, 0] * grads[:, 0], grads[:, 1], grads[:, 1]).numpy()
+            np.sqrt(gnorm, out=gnorm)  # correctly rounded, as vector_norm
+            self.history.append_block(steps[keep], pos=pos[keep], loss=loss[keep], gnorm=gnorm, lr=lrs[keep])
+        if self.sink is not None:
+            self.sink.block(self, steps, pos, loss, lrs)
+        self._last_flushed_pos = self._stage_pos[k - 1].clone()
+        self._stage_lr_rows = []
         self._staged = 0
 
     # --- read-outs -----------------------------------------------------------------------
     @property
+    def alive(self) -> torch.Tensor:
+        """(N,) which trajectories are still stepping."""
+        return self._alive[: self.n]
+
+    @property
     def positions(self) -> np.ndarray:
-        return self.params.detach().numpy().copy()
+        return self.P[:, : self.n].T.numpy().copy()
 
     @property
     def loss(self) -> np.ndarray:
-        return self._loss.numpy().copy()
+        return self.L[: self.n].numpy().copy()
 
     @property
     def grad_norm(self) -> np.ndarray:
-        return self._grad.norm(dim=1).numpy()
+        g = self.G[:, : self.n]
+        out = torch.addcmul(g[0] * g[0], g[1], g[1]).numpy()
+        return np.sqrt(out, out=out)
 
     def status(self) -> str:
         if self.finished:
             return f"diverged at {int(self.diverged_at.max())}"
         alive = self.alive.numpy()
-        loss = self._loss.numpy()[alive]
+        loss = self.L[: self.n].numpy()[alive]
         mv = self.surface.min_value
-        converged = (mv is not None and bool(np.all(loss - mv < CONVERGED_TOL))) or (mv is None and bool(
-            np.all(self._grad.norm(dim=1).numpy()[alive] < STATIONARY_GRAD)))
+        converged = (mv is not None and bool(np.all(loss - mv < CONVERGED_TOL))) or bool(
+            np.all(self.grad_norm[alive] < STATIONARY_GRAD)
+        )
         if converged:
             text = "converged"
         else:  # what the first live trajectory is doing, from the exact tail of its history
             self.flush()
             k = int(np.argmax(alive))
             text = trajectory_status(self.t, self.history.column("pos")[-WINDOW:, k],
-                                     self.history.column("loss")[-WINDOW:, k], float(self._grad[k].norm()), mv)
+                                     self.history.column("loss")[-WINDOW:, k], float(self.grad_norm[k]), mv)
         if not self.all_alive:
             text += f" ({int((~alive).sum())} diverged)"
         return text
+
+    def next_update(self) -> Anatomy:
+        """What the next step will do at the first trajectory's point with the full gradient,
+        taken for real on a copy of the optimizer (its state and its random stream copied)."""
+        generator = torch.Generator().set_state(self.optimizer_generator.get_state())
+        twin = self.optimizer.twin(lambda: self._draw_normal(generator))
+        lr = self.compute_lr()
+        point = self.P.clone()
+        twin.step(point, self.G.clone(), lr)
+        delta = (point[:, 0] - self.P[:, 0]).tolist()
+        return anatomy_of(delta, self.G[:, 0].tolist(), float(lr))
+
+    def figures(self) -> list[dict[str, Any]]:
+        """Per trajectory: final_loss, best_loss, steps_to_min, diverged_at (and stationary_loss
+        with a burn-in), from every step since the lane (re)started."""
+        return self.measures.figures(self.L[: self.n].numpy(), self.diverged_at)
+
+
+def _smaller(batch: Any, n: int) -> bool:
+    if isinstance(batch, Rows):
+        return any(b < n for b in batch.uniques)
+    return batch < n
+
+
+class Measures:
+    """What a replay summary and a sweep report per trajectory, accumulated over every step as it
+    is staged: the best loss, the first step within CONVERGED_TOL of the known minimum, and with a
+    burn-in the mean loss after it (the stationary loss)."""
+
+    def __init__(self, n: int, min_value: float | None, burn_in: int | None = None):
+        self.min_value = min_value
+        self.burn_in = burn_in
+        self.best = np.full(n, np.nan)
+        self.reached = np.full(n, -1, dtype=np.int64)
+        self.tail_sum = np.zeros(n)
+        self.tail_count = 0
+
+    def add(self, steps: np.ndarray, loss: np.ndarray) -> None:
+        self.best = np.fmin(self.best, np.fmin.reduce(loss, axis=0))  # NaN only where every loss was NaN
+        if self.min_value is not None and (self.reached < 0).any():
+            with np.errstate(invalid="ignore"):
+                hit = loss - self.min_value < CONVERGED_TOL
+            new = np.flatnonzero(hit.any(axis=0) & (self.reached < 0))  # argmax only where it is needed
+            if len(new):
+                self.reached[new] = steps[np.argmax(hit[:, new], axis=0)]
+        if self.burn_in is not None:
+            tail = steps > self.burn_in
+            if tail.any():
+                self.tail_sum += loss[tail].sum(axis=0)
+                self.tail_count += int(tail.sum())
+
+    def figures(self, final: np.ndarray, diverged_at: np.ndarray) -> list[dict[str, Any]]:
+        out = []
+        for k in range(len(final)):
+            entry = {
+                "final_loss": finite_or_none(float(final[k])),
+                "best_loss": finite_or_none(float(self.best[k])),
+                "steps_to_min": None if self.reached[k] < 0 else int(self.reached[k]),
+                "diverged_at": None if diverged_at[k] < 0 else int(diverged_at[k]),
+            }
+            if self.burn_in is not None:
+                entry["stationary_loss"] = (finite_or_none(float(self.tail_sum[k] / self.tail_count))
+                                            if self.tail_count else None)
+            out.append(entry)
+        return out
+
+
+@dataclass(frozen=True)
+class LaneSettings(Query):
+    """A lane's table with the problem's and the seed: what a sweep of that lane (the app's phase
+    diagram) replays. Answered with {"problem": ..., "lane": ..., "seed": ...}."""
+
+    lane: str
 
 
 @dataclass(frozen=True)
@@ -235,10 +490,11 @@ class SurfaceRace(Race):
     """All lanes stepping in lockstep on one surface."""
 
     def __init__(self, problem: "SurfaceProblem", lanes: list[LaneConfig] = (), seed: int = 0,
-                 history_capacity: int | None = 4096):
+                 history_capacity: int | None = 4096, sink=None):
         self.problem = problem
         self.seed = seed
         self.history_capacity = history_capacity
+        self.sink = sink  # receives every staged block (streaming replays): see engine/replay.py
         self.lanes: list[SurfaceLane] = []
         self.step_count = 0
         for cfg in lanes:
@@ -248,14 +504,18 @@ class SurfaceRace(Race):
     def surface(self) -> Surface:
         return self.problem.surface
 
-    def add_lane(self, config: LaneConfig) -> SurfaceLane:
+    def add_lane(self, config: LaneConfig, **options: Any) -> SurfaceLane:
+        """Add a lane; ``options`` (rows, cells, seed_name, burn_in) make it a swept lane."""
         self._check_new_name(config)
-        lane = SurfaceLane(config, self.surface, self.seed, self.history_capacity)
+        lane = SurfaceLane(config, self.surface, self.seed, self.history_capacity, sink=self.sink, **options)
         self.lanes.append(lane)
         return lane
 
     def remove_lane(self, name: str) -> None:
-        self.lanes.remove(self.lane(name))
+        lane = self.lane(name)
+        self.lanes.remove(lane)
+        if self.sink is not None:
+            self.sink.removed(lane)
 
     def move_starts(self, name: str, starts: tuple[tuple[float, float], ...]) -> None:
         lane = self.lane(name)
@@ -275,6 +535,15 @@ class SurfaceRace(Race):
         for lane in self.lanes:
             lane.reset()
         self.step_count = 0
+
+    def answer(self, query: Query) -> Any:
+        if isinstance(query, LaneSettings):
+            try:
+                lane = self.lane(query.lane)
+            except KeyError as exc:
+                raise CommandError(exc.args[0]) from None
+            return {"problem": self.problem.to_table(), "lane": lane.config.to_table(), "seed": self.seed}
+        return super().answer(query)
 
     def step(self, n: int = 1) -> None:
         clock = time.perf_counter
@@ -306,8 +575,8 @@ class SurfaceRace(Race):
                     info = hessian_info(self.surface, lane.positions[int(np.argmax(alive))])
                 except RuntimeError:
                     info = None
-                if selected == cfg.name and lane.n <= ANATOMY_MAX_STARTS and bool(alive[0]):
-                    anatomy = next_update(lane.optimizer, lane.params, lane._grad, lane.compute_lr())
+                if selected == cfg.name and lane.n <= ANATOMY_MAX_STARTS and bool(alive[0]) and not lane.row_values:
+                    anatomy = lane.next_update()
             diverged = tuple(None if d < 0 else int(d) for d in lane.diverged_at)
             first = min((d for d in diverged if d is not None), default=None)
             lanes.append(SurfaceLaneSnapshot(
@@ -325,6 +594,28 @@ class SurfaceRace(Race):
         return {lane.config.name: lane.history.snapshot() for lane in self.lanes}
 
     # --- headless output -----------------------------------------------------------------
+    def stream_outputs(self, out: Path, every: int = 1) -> list:
+        """Stream trajectories.csv into ``out`` from now on (engine/replay.py); every lane's rows
+        since its last reset, every ``every``-th step and its last."""
+        from sgdtui.engine.replay import CsvStream
+
+        stream = CsvStream(out, "trajectories.csv", CSV_COLUMNS, every)
+        self.flush()  # what the lanes recorded before the stream began goes in first
+        self.sink = _TrajectoryRows(stream)
+        for lane in self.lanes:
+            lane.sink = self.sink
+            stream.restart(lane)
+            if lane.history is not None and len(lane.history):
+                hist = lane.history.snapshot()
+                self.sink.block(lane, hist["step"], hist["pos"], hist["loss"], hist["lr"])
+        return [stream]
+
+    def finish_outputs(self, streams: list) -> list[str]:
+        self.flush()
+        (stream,) = streams
+        stream.finish([(lane, list(range(lane.n))) for lane in self.lanes])
+        return ["trajectories.csv"]
+
     def write_outputs(self, out: Path) -> list[str]:
         """trajectories.csv: one row per lane, start point and step; step 0 is the start point.
         Floats are written with repr, so the same script gives byte-identical files."""
@@ -340,37 +631,62 @@ class SurfaceRace(Race):
         return ["trajectories.csv"]
 
     def summary(self) -> dict[str, Any]:
-        surface = self.surface
         lanes = []
         for lane in self.lanes:
-            hist = lane.history.snapshot()
-            per_start = []
-            for k in range(lane.n):
-                losses = hist["loss"][:, k]
-                reached = None
-                if surface.min_value is not None:
-                    hit = np.nonzero(losses - surface.min_value < CONVERGED_TOL)[0]
-                    reached = int(hist["step"][hit[0]]) if len(hit) else None
-                per_start.append({
-                    "final_loss": finite_or_none(losses[-1]),
-                    "best_loss": finite_or_none(np.nanmin(losses)) if np.isfinite(losses).any() else None,
-                    "steps_to_min": reached,
-                    "diverged_at": None if lane.diverged_at[k] < 0 else int(lane.diverged_at[k]),
-                })
-            entry = {"lane": lane.config.name, "optimizer": lane.config.optimizer, **per_start[0],
-                     "wall_time": lane.wall_time}
+            lane.flush()
+            per_start = lane.figures()
+            entry = {"lane": lane.config.name, "optimizer": lane.config.optimizer,
+                     **combine_figures(per_start, lane.L[: lane.n].numpy()), "wall_time": lane.wall_time}
             if lane.n > 1:
-                # Lane-level figures cover every start point; the details stay in per_start.
-                reached = [p["steps_to_min"] for p in per_start]
-                diverged = [p["diverged_at"] for p in per_start if p["diverged_at"] is not None]
-                entry["final_loss"] = finite_or_none(float(np.mean(hist["loss"][-1])))
-                entry["best_loss"] = min((p["best_loss"] for p in per_start if p["best_loss"] is not None),
-                                         default=None)
-                entry["steps_to_min"] = None if None in reached else max(reached)  # when the last start got there
-                entry["diverged_at"] = min(diverged) if diverged else None  # the first divergence
                 entry["per_start"] = per_start
             lanes.append(entry)
-        return {"min_value": surface.min_value, "lanes": lanes}
+        return {"min_value": self.surface.min_value, "lanes": lanes}
+
+
+class _TrajectoryRows:
+    """A surface race's sink for streamed replays: each staged block as trajectories.csv rows."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def restart(self, lane: SurfaceLane) -> None:
+        self.stream.restart(lane)
+
+    def removed(self, lane: SurfaceLane) -> None:
+        self.stream.removed(lane)
+
+    def block(self, lane: SurfaceLane, steps: np.ndarray, pos: np.ndarray, loss: np.ndarray, lrs: np.ndarray) -> None:
+        stream, name = self.stream, lane.config.name
+        step_list = steps.tolist()
+        keep = [k for k, step in enumerate(step_list) if stream.keep(step)]
+        lr_text = [repr(v) for v in lrs.tolist()]
+        last = len(step_list) - 1
+        for start in range(pos.shape[1]):
+            xs, ys, ls = pos[:, start, 0].tolist(), pos[:, start, 1].tolist(), loss[:, start].tolist()
+            stream.rows(lane, start, [(name, start, step_list[k], repr(xs[k]), repr(ys[k]), repr(ls[k]), lr_text[k])
+                                      for k in keep], step_list[keep[-1]] if keep else None)
+            if stream.every != 1:
+                stream.last(lane, start, step_list[last], (name, start, step_list[last], repr(xs[last]), repr(ys[last]),
+                                                          repr(ls[last]), lr_text[last]))
+
+
+def combine_figures(per_start: list[dict[str, Any]], final: np.ndarray) -> dict[str, Any]:
+    """A lane's (or a sweep cell's) figures over its start points: the mean final loss, the best
+    loss of any, when the last one got to the minimum, the first divergence."""
+    if len(per_start) == 1:
+        return dict(per_start[0])
+    reached = [p["steps_to_min"] for p in per_start]
+    diverged = [p["diverged_at"] for p in per_start if p["diverged_at"] is not None]
+    out = {
+        "final_loss": finite_or_none(float(np.mean(final))),
+        "best_loss": min((p["best_loss"] for p in per_start if p["best_loss"] is not None), default=None),
+        "steps_to_min": None if None in reached else max(reached),
+        "diverged_at": min(diverged) if diverged else None,
+    }
+    if "stationary_loss" in per_start[0]:
+        values = [p["stationary_loss"] for p in per_start]
+        out["stationary_loss"] = None if None in values else float(np.mean(values))
+    return out
 
 
 def finite_or_none(v: float) -> float | None:

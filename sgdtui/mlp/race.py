@@ -50,6 +50,7 @@ class MLPLane(LaneSteering):
         self.history = History({"train_loss": (), "lr": ()}, capacity=cap, dtype=np.float64)
         self.evals = History({"val_loss": (), "val_acc": (), "weight_norm": (), "norm_sq": ()}, capacity=cap)
         self.weights_path: list[np.ndarray] = []  # flattened weights every eval, for PCA slices
+        self.best_val = math.inf  # the best finite validation loss since the lane (re)started
         self.effective_lr = self.compute_lr()
 
     @property
@@ -82,6 +83,7 @@ class MLPRace(Race):
                  history_capacity: int | None = 4096):
         self.seed = seed
         self.history_capacity = history_capacity
+        self.sink: "_MetricsRows | None" = None  # streamed replays (engine/replay.py)
         self.lanes: list[MLPLane] = []
         self._build(problem)
         for cfg in lanes:
@@ -124,6 +126,8 @@ class MLPRace(Race):
         self.trainer.add_lane(self._setup(config))
         lane = MLPLane(self, config)
         self.lanes.append(lane)
+        if self.sink is not None:
+            self.sink.stream.restart(lane)
         self._record_eval(lanes=[lane])
         return lane
 
@@ -132,6 +136,8 @@ class MLPRace(Race):
         self.flush()
         self.trainer.remove_lane(lane.index)
         self.lanes.remove(lane)
+        if self.sink is not None:
+            self.sink.stream.removed(lane)
 
     def reset(self) -> None:
         """Every lane back to the shared initial weights, optimizer state and RNG streams fresh."""
@@ -140,6 +146,9 @@ class MLPRace(Race):
     def set_problem(self, problem: "MLPProblem") -> None:
         """Another dataset or network: the lanes keep their settings and restart on it."""
         configs = [lane.config for lane in self.lanes]
+        if self.sink is not None:
+            for lane in self.lanes:
+                self.sink.stream.removed(lane)
         self._build(problem)
         self.lanes = []
         for cfg in configs:
@@ -190,22 +199,33 @@ class MLPRace(Race):
     def flush(self) -> None:
         """Sync staged per-step numbers to the host histories; mark lanes whose loss went non-finite."""
         k = len(self._stage_lr)  # one staged entry per step
+        trained: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         if k:
             losses = torch.stack([torch.stack(row) for row in self._stage_loss]).double().cpu().numpy()
             lrs = np.asarray(self._stage_lr, dtype=np.float64)
             for i, lane in enumerate(self.lanes):
                 first = lane.t - k + 1
                 col = losses[:, i]
-                lane.history.append_block(np.arange(first, first + k), train_loss=col, lr=lrs[:, i])
+                steps = np.arange(first, first + k)
+                lane.history.append_block(steps, train_loss=col, lr=lrs[:, i])
+                trained[i] = (steps, col, lrs[:, i])
                 if lane.diverged_at is None and not np.isfinite(col).all():
                     lane.diverged_at = int(first + np.argmax(~np.isfinite(col)))
         self._stage_lr, self._stage_loss = [], []
+        evaluated: dict[int, list[tuple[int, np.ndarray]]] = {}
         if self._stage_eval:
             rows = torch.stack([row for _, _, row in self._stage_eval]).double().cpu().numpy()
             for (i, t, _), row in zip(self._stage_eval, rows):
                 if i < len(self.lanes):
-                    self.lanes[i].evals.append(t, val_loss=row[0], val_acc=row[1], weight_norm=row[2], norm_sq=row[3])
+                    lane = self.lanes[i]
+                    lane.evals.append(t, val_loss=row[0], val_acc=row[1], weight_norm=row[2], norm_sq=row[3])
+                    if math.isfinite(row[0]):
+                        lane.best_val = min(lane.best_val, float(row[0]))
+                    evaluated.setdefault(i, []).append((t, row))
             self._stage_eval = []
+        if self.sink is not None:
+            for i, lane in enumerate(self.lanes):
+                self.sink.block(lane, trained.get(i), evaluated.get(i, []))
         for lane in self.lanes:
             if lane.weights_path and isinstance(lane.weights_path[-1], torch.Tensor):
                 lane.weights_path = [w.cpu().numpy() if isinstance(w, torch.Tensor) else w for w in lane.weights_path]
@@ -293,15 +313,32 @@ class MLPRace(Race):
                 lr_of = dict(zip(hist["step"].tolist(), hist["lr"].tolist()))
                 loss_of = dict(zip(hist["step"].tolist(), hist["train_loss"].tolist()))
                 for step in sorted(set(lr_of) | set(by_step)):
-                    lr = lr_of.get(step)
-                    row = [name, step, _cell(loss_of.get(step)), "", "", _cell(lr), "", ""]
-                    if step in by_step:
-                        k = by_step[step]
-                        row[3], row[4], row[6] = _cell(ev["val_loss"][k]), _cell(ev["val_acc"][k]), _cell(ev["weight_norm"][k])
-                        norm_sq = ev["norm_sq"][k]
-                        if lr is not None and math.isfinite(norm_sq) and norm_sq > 0:
-                            row[7] = _cell(lr / norm_sq)
-                    writer.writerow(row)
+                    k = by_step.get(step)
+                    evaluation = None if k is None else (ev["val_loss"][k], ev["val_acc"][k], ev["weight_norm"][k],
+                                                         ev["norm_sq"][k])
+                    writer.writerow(metrics_row(name, step, loss_of.get(step), lr_of.get(step), evaluation))
+        return ["metrics.csv"]
+
+    def stream_outputs(self, out: Path, every: int = 1) -> list:
+        """Stream metrics.csv into ``out`` from now on (engine/replay.py)."""
+        from sgdtui.engine.replay import CsvStream
+
+        stream = CsvStream(out, "metrics.csv", METRICS_COLUMNS, every)
+        self.flush()  # what the lanes recorded before the stream began goes in first
+        self.sink = _MetricsRows(stream)
+        for lane in self.lanes:
+            stream.restart(lane)
+            hist, ev = lane.history.snapshot(), lane.evals.snapshot()
+            trained = (hist["step"], hist["train_loss"], hist["lr"]) if len(hist["step"]) else None
+            evaluated = [(t, np.array([ev["val_loss"][k], ev["val_acc"][k], ev["weight_norm"][k], ev["norm_sq"][k]]))
+                         for k, t in enumerate(ev["step"].tolist())]
+            self.sink.block(lane, trained, evaluated)
+        return [stream]
+
+    def finish_outputs(self, streams: list) -> list[str]:
+        self.flush()
+        (stream,) = streams
+        stream.finish([(lane, [0]) for lane in self.lanes])
         return ["metrics.csv"]
 
     def summary(self) -> dict[str, Any]:
@@ -312,14 +349,13 @@ class MLPRace(Race):
         for lane in self.lanes:
             ev = evals[lane.config.name]
             val = ev["val_loss"]
-            finite = val[np.isfinite(val)]
             train = lane.history.column("train_loss")
             acc = ev["val_acc"]
             lanes.append({
                 "lane": lane.config.name,
                 "optimizer": lane.config.optimizer,
                 "final_loss": _finite_or_none(float(val[-1])) if len(val) else None,
-                "best_loss": float(finite.min()) if len(finite) else None,
+                "best_loss": lane.best_val if math.isfinite(lane.best_val) else None,
                 "steps_to_min": None,
                 "diverged_at": lane.diverged_at,
                 "wall_time": lane.wall_time,
@@ -334,7 +370,44 @@ def _finite_or_none(v: float) -> float | None:
 
 
 def _cell(v: float | None) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(float(v))
+    """A metrics.csv cell: empty when not evaluated, ``nan`` for a NaN (a diverged loss)."""
+    return "" if v is None else repr(float(v))
+
+
+def metrics_row(name: str, step: int, loss: float | None, lr: float | None, evaluation) -> list[str]:
+    """One metrics.csv row; ``evaluation`` is (val_loss, val_acc, weight_norm, norm_sq) or None."""
+    row = [name, step, _cell(loss), "", "", _cell(lr), "", ""]
+    if evaluation is not None:
+        val_loss, val_acc, weight_norm, norm_sq = evaluation
+        row[3], row[4], row[6] = _cell(val_loss), _cell(val_acc), _cell(weight_norm)
+        if lr is not None and math.isfinite(norm_sq) and norm_sq > 0:
+            row[7] = _cell(lr / norm_sq)
+    return row
+
+
+class _MetricsRows:
+    """An MLP race's sink for streamed replays: each flush as metrics.csv rows, per lane in step
+    order (the training rows and the evaluations of the flushed steps, merged by step)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def block(self, lane: MLPLane, trained, evaluated: list) -> None:
+        stream, name = self.stream, lane.config.name
+        by_step: dict[int, list] = {}
+        if trained is not None:
+            steps, losses, lrs = trained
+            for step, loss, lr in zip(steps.tolist(), losses.tolist(), lrs.tolist()):
+                by_step[step] = [loss, lr, None]
+        for t, row in evaluated:
+            by_step.setdefault(int(t), [None, None, None])[2] = tuple(float(v) for v in row[:4])
+        if not by_step:
+            return
+        ordered = sorted(by_step)
+        kept = [step for step in ordered if stream.keep(step)]
+        stream.rows(lane, 0, [metrics_row(name, step, *by_step[step]) for step in kept], kept[-1] if kept else None)
+        if stream.every != 1:
+            stream.last(lane, 0, ordered[-1], metrics_row(name, ordered[-1], *by_step[ordered[-1]]))
 
 
 def data_view(x: np.ndarray, margin: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -58,6 +58,7 @@ BINDINGS = [
     B("V", "landscape_directions", "slice directions random/pca (MLP)", show=False),
     B("less_than_sign", "speed(-1)", "slower", show=False, key_display="<"),
     B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
+    B("P", "phase", "Phase diagram (surface mode)", show=False),
     B("w", "write_script", "Write script"),
     B("ctrl+r", "restart_session", "restart the session from its script (when it stopped answering)", show=False,
       key_display="^r"),

@@ -28,6 +28,11 @@ class SurfaceActions:
         if name is not None:
             self.worker.submit(SwitchProblem({"surface": name}, None if keep_lanes else "default"))
 
+    async def action_phase(self) -> None:
+        from sgdtui.ui.screens.phase import open_phase_screen  # the sweep, its screen and theory
+
+        await open_phase_screen(self)
+
     def action_pick_surface(self) -> None:
         self.push_screen(surface_picker(self.factory.registry, self.worker.latest.snapshot.label), self.switch_surface)
 
