@@ -13,7 +13,7 @@ accepted one is evaluated at 64 points (a grid through 0, ±0.5, ±1, ±2 and 15
 * ``float``: ``scalar_value_and_grad`` point by point (single-trajectory lanes);
 * ``engine``: ``ExpressionSurface.value_and_grad`` at each point (N = 1) and on the batch.
 
-It prints: how many expressions raise anything but ExprError on some path (a crash); the points
+For each path it prints: how many expressions raise anything but ExprError (a crash); the points
 (and expressions) where the forward-mode gradient is non-finite though autograd's is finite;
 finite gradients that differ from autograd by more than 1e-9 relative (to the larger component); and the expressions whose
 float value is finite where the tensor evaluator gives NaN (NaN hidden, e.g. by min/max).
@@ -124,8 +124,10 @@ def check(source: str, points, stats: Counter, examples: dict) -> None:
     results["float"] = attempt("float", lambda: [fn.scalar_value_and_grad(px, py) for px, py in points])
     surface = ExpressionSurface(name="fuzz", description="", expr=source)
     w = torch.stack((x, y), dim=1)
-    attempt("engine N=1", lambda: [surface.value_and_grad(w[i:i + 1]) for i in range(len(points))])
-    attempt("engine N=64", lambda: surface.value_and_grad(w))
+    results["engine N=1"] = attempt("engine N=1", lambda: [
+        (float(loss[0]), *grad[0].tolist()) for loss, grad in (surface.value_and_grad(w[i:i + 1])
+                                                                 for i in range(len(points)))])
+    results["engine N=64"] = attempt("engine N=64", lambda: surface.value_and_grad(w))
     for path in crashed:
         stats[f"crash {path}"] += 1
     if crashed & {"engine N=1", "engine N=64"}:
@@ -143,6 +145,11 @@ def check(source: str, points, stats: Counter, examples: dict) -> None:
         grads["dual"] = (v, gx, gy)
     if results["float"] is not None:
         grads["float"] = tuple(list(col) for col in zip(*results["float"]))
+    if results["engine N=1"] is not None:
+        grads["engine N=1"] = tuple(list(col) for col in zip(*results["engine N=1"]))
+    if results["engine N=64"] is not None:
+        loss, grad = results["engine N=64"]
+        grads["engine N=64"] = (loss.tolist(), grad[:, 0].tolist(), grad[:, 1].tolist())
     for path, (v, gx, gy) in grads.items():
         nan_points = mismatches = 0
         for i in range(len(points)):
