@@ -279,7 +279,7 @@ def surface_from_dict(spec: dict, where: str, origin: str = "built-in") -> Surfa
         problem = start_point_problem(surface)
         if problem:
             key = "starts" if "starts" in spec else "expr"
-            raise SurfaceError(f"{where}: key '{key}': {problem}")
+            raise SurfaceError(f"{where}: key '{key}': {problem}: no trajectory can start there")
     return surface
 
 
@@ -295,7 +295,7 @@ def start_point_problem(surface: Surface) -> str | None:
     value, (gx, gy) = float(loss[0]), grad[0].tolist()
     what = f"is {value!r}" if not math.isfinite(value) else f"has gradient ({gx!r}, {gy!r})"
     at = "its start point" if len(surface.starts) == 1 else f"each of its {len(surface.starts)} start points, e.g."
-    return f"{what} at {at} ({x:g}, {y:g}): no trajectory can start there"
+    return f"{what} at {at} ({x:g}, {y:g})"
 
 
 def _surface_from_spec(spec: dict, where: str, origin: str) -> Surface:
@@ -387,8 +387,10 @@ def surface_from_expr(
     starts: Iterable[Iterable[float]] | None = None,
 ) -> ExpressionSurface:
     """A user surface from a bare expression (``--expr``, the TUI's ``e`` key, a script's expr).
-    A bad expression raises SurfaceError with the parser's one-line message (naming the token);
-    so does one that is not finite at its start point (naming the point)."""
+    A bad expression raises SurfaceError with the parser's one-line message (naming the token).
+    Without ``starts`` it starts at the upper left of the view, or where that is not finite at
+    the nearest tenth of the view that is; an expression finite at none of them (or at none of
+    the given ``starts``) is refused, naming the point."""
     try:
         compile_expr(expr)
     except ExprError as exc:
@@ -408,10 +410,29 @@ def surface_from_expr(
     surface = _surface_from_spec(spec, "expression", origin="expression")
     assert isinstance(surface, ExpressionSurface)
     problem = start_point_problem(surface)
+    if problem and starts is None:
+        # Not finite there (log(x) at x < 0): start at the nearest point of a grid over the view
+        # where it is, so the surface is refused only where it is nowhere to be found.
+        found = _nearest_finite_grid_point(surface, (lo_x, hi_x), (lo_y, hi_y))
+        if found is not None:
+            surface.starts = (found,)
+            return surface
+        problem += " and at every tenth of the view: give xlim/ylim where it is defined"
     if problem:
-        hint = "" if starts is not None else " (it is at the upper left of the view: give xlim/ylim where it is defined)"
-        raise SurfaceError(f"{expr} {problem}{hint}")
+        raise SurfaceError(f"{expr} {problem}" + ("" if starts is None else ": no trajectory can start there"))
     return surface
+
+
+def _nearest_finite_grid_point(surface: Surface, xlim: tuple[float, float],
+                               ylim: tuple[float, float]) -> tuple[float, float] | None:
+    """Of the points at tenths of the view, the one nearest its upper-left tenth where the loss
+    and gradient are finite (ties: the leftmost, then the highest); None if there is none."""
+    tenths = [(i, j) for i in range(1, 10) for j in range(1, 10)]
+    tenths.sort(key=lambda ij: ((ij[0] - 1) ** 2 + (ij[1] - 9) ** 2, ij[0], -ij[1]))
+    points = [(xlim[0] + i / 10 * (xlim[1] - xlim[0]), ylim[0] + j / 10 * (ylim[1] - ylim[0])) for i, j in tenths]
+    loss, grad = surface.value_and_grad(torch.tensor(points, dtype=DTYPE))
+    finite = (torch.isfinite(loss) & torch.isfinite(grad).all(dim=1)).tolist()
+    return next((point for point, ok in zip(points, finite) if ok), None)
 
 
 def user_surface_dir() -> Path:
