@@ -15,8 +15,9 @@ accepted one is evaluated at 64 points (a grid through 0, ±0.5, ±1, ±2 and 15
 
 For each path it prints: how many expressions raise anything but ExprError (a crash); the points
 (and expressions) where the forward-mode gradient is non-finite though autograd's is finite;
-finite gradients that differ from autograd by more than 1e-9 relative (to the larger component); and the expressions whose
-float value is finite where the tensor evaluator gives NaN (NaN hidden, e.g. by min/max).
+finite gradients that differ from autograd by more than 1e-9 relative (to the largest of the
+components, |f| and 1); and the expressions whose float value is finite where the tensor
+evaluator gives NaN (NaN hidden, e.g. by min/max).
 The figures are counts, not timings; the wall time is printed for reference.
 """
 
@@ -78,8 +79,8 @@ def evaluation_points(rng: random.Random) -> list[tuple[float, float]]:
 
 
 def differs(a: float, b: float, scale: float = 0.0) -> bool:
-    """Beyond TOL relative to the larger of a, b and ``scale`` (the point's largest gradient
-    component, so a component that cancels to ~0 is judged against its companion)."""
+    """Beyond TOL relative to the larger of a, b and ``scale`` (for gradients: the point's largest
+    component, |f| and 1, so a derivative that cancels to ~0, d(y/y)/dy, is not a disagreement)."""
     return abs(a - b) > TOL * max(abs(a), abs(b), scale) + 1e-300
 
 
@@ -161,7 +162,8 @@ def check(source: str, points, stats: Counter, examples: dict) -> None:
                 nan_points += 1
                 examples.setdefault(f"{path} grad non-finite, autograd finite",
                                     f"{source} at {points[i]}: {(gx[i], gy[i])} vs {(ref_gx[i], ref_gy[i])}")
-            elif ref_finite and (differs(gx[i], ref_gx[i], scale := max(abs(ref_gx[i]), abs(ref_gy[i])))
+            elif ref_finite and (differs(gx[i], ref_gx[i], scale := max(abs(ref_gx[i]), abs(ref_gy[i]),
+                                                                        abs(tensor_v[i]), 1.0))
                                  or differs(gy[i], ref_gy[i], scale)):
                 mismatches += 1
                 examples.setdefault(f"{path} grad differs from autograd",

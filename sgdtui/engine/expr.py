@@ -36,10 +36,13 @@ wherever autograd's is finite (up to rounding):
 * powers: ``d(u**0)/du = 0``; ``d(u**v)/dv = 0`` where u = 0 and v >= 0 (so ``x**y`` at x = 0
   has a finite gradient); elsewhere ``d(u**v) = v*u**(v-1) du + u**v*log(u) dv``;
 * where a derivative is infinite or nan though the value is finite (``sqrt(u)`` and ``u**c``
-  with c < 1 at u = 0, the ``log(u)`` in ``d(u**v)/dv`` for u <= 0), a zero derivative of u (of
-  v) times it is 0, not nan: autograd gives 0 where that zero comes from relu, min, max or a
-  clamp (``sqrt(relu(x))`` at x < 0); where it gives nan (``sqrt(x**2)`` at 0) this gives 0,
-  a subgradient.
+  with 0 < c < 1 at u = 0, the ``log(u)`` in ``d(u**v)/dv`` for u <= 0), a zero derivative of u
+  (of v) times it is 0, not nan: autograd gives 0 where that zero comes from relu, min, max or
+  a clamp (``sqrt(relu(x))`` at x < 0); where it gives nan (``sqrt(x**2)`` at 0) this gives 0,
+  a subgradient;
+* anywhere else the chain rule meets 0 * inf at a finite value (``tanh(log(relu(x)))`` at
+  x < 0: reverse mode never forms that product), or a product of huge factors overflows in
+  forward order only, the gradient at those points is autograd's (computed for them alone).
 """
 
 from __future__ import annotations
@@ -227,10 +230,7 @@ _BINARY_OPERATORS: Mapping[type, tuple[str, Callable, Callable[[float, float], f
     ast.Div: ("/", operator.truediv, _float_div),
     ast.Pow: ("**", operator.pow, _float_pow),
 }
-_UNARY_OPERATORS: Mapping[type, tuple[str, Callable]] = {
-    ast.USub: ("-", operator.neg),
-    ast.UAdd: ("+", operator.pos),
-}
+_UNARY_OPERATORS: Mapping[type, str] = {ast.USub: "-", ast.UAdd: "+"}
 _ALLOWED_OPERATOR_TOKENS = frozenset({"+", "-", "*", "/", "**", "(", ")", ","})
 _COMPARISON_TOKENS = frozenset({"<", ">", "<=", ">=", "==", "!="})
 _ASSIGNMENT_TOKENS = frozenset(
@@ -588,8 +588,6 @@ def _describe_node(node: ast.AST) -> str:
     return _NODE_DESCRIPTIONS.get(type(node), f"construct {type(node).__name__}")
 
 
-
-
 class CompiledExpr:
     """A checked, compiled expression: ``f(x, y) -> Tensor``.
 
@@ -736,7 +734,7 @@ def _t_scale(a: Tangent, factor: Any) -> Tangent:
 
 
 def _t_scale_keep_zero(a: Tangent, factor: Any) -> Tangent:
-    """a * factor where factor may be inf or nan at a finite value (sqrt' and (u**c)' for c < 1
+    """a * factor where factor may be inf or nan at a finite value (sqrt' and (u**c)' for 0 < c < 1
     at u = 0, log(u) in d(u**v)/dv): a zero tangent stays zero (see the module docstring)."""
     if isinstance(a, torch.Tensor):
         return torch.where(a == 0, a, a * factor)
@@ -879,7 +877,8 @@ def _dual_power_constant_exponent(left: Dual, exponent: float) -> Dual:
             two_a = 2.0 * a
             return a * a, _t_scale(ax, two_a), _t_scale(ay, two_a)
         return square
-    scale = _t_scale_keep_zero if exponent < 1.0 else _t_scale
+    # At u = 0, u**c is finite with an infinite slope only for 0 < c < 1.
+    scale = _t_scale_keep_zero if 0.0 < exponent < 1.0 else _t_scale
 
     def power_const(x, y):
         a, ax, ay = left(x, y)
@@ -1086,7 +1085,7 @@ def _scalar_power_constant_exponent(inner: ScalarDual, exponent: float) -> Scala
             return v, slope * ax, slope * ay
         return square
     minus_one = exponent - 1.0
-    scale = _keep_zero if exponent < 1.0 else operator.mul
+    scale = _keep_zero if 0.0 < exponent < 1.0 else operator.mul
 
     def power_const(x, y):
         a, ax, ay = inner(x, y)
