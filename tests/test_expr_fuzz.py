@@ -22,6 +22,7 @@ import ast
 import builtins
 import contextlib
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -89,17 +90,23 @@ FUZZ = settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow],
 
 @contextlib.contextmanager
 def no_code_execution():
-    """eval/exec/__import__ raise, compile() may only make an AST (ast.parse's own call)."""
+    """eval/exec raise, compile() may only make an AST (ast.parse's own call), and nothing new
+    is imported (ast.walk's own `from collections import deque` finds it loaded)."""
     saved = {name: getattr(builtins, name) for name in ("eval", "exec", "compile", "__import__")}
 
     def forbidden(*args, **kwargs):
         raise AssertionError("code executed from an expression")
 
+    def only_loaded(name, *args, **kwargs):
+        assert name in sys.modules, f"import of {name!r} while compiling an expression"
+        return saved["__import__"](name, *args, **kwargs)
+
     def ast_only(source, filename, mode, flags=0, *args, **kwargs):
         assert flags & ast.PyCF_ONLY_AST, "compile() used to make bytecode"
         return saved["compile"](source, filename, mode, flags, *args, **kwargs)
 
-    builtins.eval = builtins.exec = builtins.__import__ = forbidden
+    builtins.eval = builtins.exec = forbidden
+    builtins.__import__ = only_loaded
     builtins.compile = ast_only
     try:
         yield

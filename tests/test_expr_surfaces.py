@@ -144,3 +144,28 @@ def test_a_non_finite_gradient_at_a_finite_loss_is_marked_diverged(optimizer):
     assert lane.diverged_at.tolist() == [1, -1]
     assert lane.positions[0].tolist() == [0.0, 1.0] and math.isfinite(float(lane.loss[1]))
     assert lane.status() == "running (1 diverged)"
+
+
+async def test_the_expression_key_refuses_in_the_box_or_moves_every_lane():
+    """issue 13: typing `0**x+y` moved one lane, left the others and paused on "math domain error"."""
+    from tests.test_app import SIZE, make_app, settle
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        before = [(lane.name, lane.current.tolist()) for lane in app.worker.latest.snapshot.lanes]
+        assert len(before) >= 2
+        await pilot.press("e", *"(-1)**(x+y)", "enter")
+        error = str(app.screen.query_one("#expr-error").render())
+        assert "at its start point (-4, 4)" in error and "\n" not in error
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert [(lane.name, lane.current.tolist()) for lane in app.worker.latest.snapshot.lanes] == before
+        await pilot.press("e", *"0**x+y", "enter")
+        await settle(app, pilot)
+        await pilot.press(".", ".", ".")
+        await settle(app, pilot)
+        snap = app.worker.latest.snapshot
+        assert snap.payload.surface.expr == "0**x+y" and snap.clock >= 3
+        for lane in snap.lanes:
+            assert lane.positions[0].tolist() == [[0.0, 4.0]] and not lane.status.startswith("diverged"), lane.status

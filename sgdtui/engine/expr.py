@@ -40,9 +40,11 @@ wherever autograd's is finite (up to rounding):
   (of v) times it is 0, not nan: autograd gives 0 where that zero comes from relu, min, max or
   a clamp (``sqrt(relu(x))`` at x < 0); where it gives nan (``sqrt(x**2)`` at 0) this gives 0,
   a subgradient;
-* anywhere else the chain rule meets 0 * inf at a finite value (``tanh(log(relu(x)))`` at
-  x < 0: reverse mode never forms that product), or a product of huge factors overflows in
-  forward order only, the gradient at those points is autograd's (computed for them alone).
+* anywhere else the chain rule meets 0 * inf at a finite value where reverse mode never forms
+  that product (its relu, min, max and power masks replace a gradient by zero:
+  ``tanh(log(relu(x)))`` at x < 0), the gradient at those points is autograd's (computed for
+  them alone). (Without masks both modes form the same products, in other orders: a product of
+  factors beyond 1e154 may overflow in one order and not the other.)
 """
 
 from __future__ import annotations
@@ -878,11 +880,12 @@ def _dual_power_constant_exponent(left: Dual, exponent: float) -> Dual:
             return a * a, _t_scale(ax, two_a), _t_scale(ay, two_a)
         return square
     # At u = 0, u**c is finite with an infinite slope only for 0 < c < 1.
-    scale = _t_scale_keep_zero if 0.0 < exponent < 1.0 else _t_scale
+    pole = 0.0 < exponent < 1.0
 
     def power_const(x, y):
         a, ax, ay = left(x, y)
         slope = exponent * a ** (exponent - 1.0)
+        scale = _t_scale_keep_zero if pole and bool((a == 0).any()) else _t_scale
         return a ** exponent, scale(ax, slope), scale(ay, slope)
     return power_const
 
@@ -893,12 +896,13 @@ def _dual_call(node: ast.Call) -> Dual:
     if name in _UNARY_FUNCTIONS:
         (inner,) = args
         apply = _UNARY_FUNCTIONS[name][0]
-        scale = _t_scale_keep_zero if name == "sqrt" else _t_scale
+        pole = name == "sqrt"  # an infinite slope at 0
 
         def unary(x, y):
             a, ax, ay = inner(x, y)
             v = apply(a)
             slope = _dual_unary(name, v, a)
+            scale = _t_scale_keep_zero if pole and bool((a == 0).any()) else _t_scale
             return v, scale(ax, slope), scale(ay, slope)
         return unary
     first, second = args
@@ -926,8 +930,21 @@ def _dual_call(node: ast.Call) -> Dual:
     return minmax
 
 
+def _masks_in_reverse_mode(tree: ast.expr) -> bool:
+    """Whether autograd's backward of ``tree`` replaces a gradient by zero somewhere (relu,
+    min/max and their clamps, a power with a varying exponent): only there can it stay finite
+    where forward mode meets 0 * inf (without such masks both form the same products)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.func.id in ("relu", "min", "max"):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not isinstance(node.right, ast.Constant):
+            return True
+    return False
+
+
 def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     dual = _compile_dual(tree)
+    check = _masks_in_reverse_mode(tree)
 
     def value_and_grad(x: torch.Tensor, y: torch.Tensor):
         if isinstance(dual, tuple):
@@ -935,7 +952,7 @@ def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.T
         else:
             v, gx, gy = dual(x, y)
         shape = x.shape if x.shape == y.shape else torch.broadcast_shapes(x.shape, y.shape)
-        varying = isinstance(gx, torch.Tensor) or isinstance(gy, torch.Tensor)
+        varying = check and (isinstance(gx, torch.Tensor) or isinstance(gy, torch.Tensor))
 
         def full(t):
             if t is None:
@@ -946,7 +963,8 @@ def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.T
         v, gx, gy = full(v), full(gx), full(gy)
         # One reduction per call finds the rare points where the chain rule met 0 * inf; there
         # the gradient is autograd's (a finite sum overflowing here only costs that check).
-        if varying and not math.isfinite(float((gx + gy).sum())):
+        # Products of huge factors may overflow in one order only: not checked without masks.
+        if varying and not math.isfinite(float(torch.dot(gx.reshape(-1), gy.reshape(-1)))):
             gx, gy = _autograd_where_non_finite(evaluate, x, y, v, gx, gy)
         return v, gx, gy
     return value_and_grad
@@ -984,6 +1002,8 @@ ScalarDual = Callable[[float, float], tuple[float, float, float]]
 
 def _scalar_value_and_grad_fn(tree: ast.expr, value_and_grad) -> ScalarDual:
     scalar = _compile_scalar(tree)
+    if not _masks_in_reverse_mode(tree):
+        return scalar
 
     def scalar_value_and_grad(x: float, y: float) -> tuple[float, float, float]:
         v, gx, gy = scalar(x, y)
