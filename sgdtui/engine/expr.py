@@ -40,11 +40,11 @@ wherever autograd's is finite (up to rounding):
   (of v) times it is 0, not nan: autograd gives 0 where that zero comes from relu, min, max or
   a clamp (``sqrt(relu(x))`` at x < 0); where it gives nan (``sqrt(x**2)`` at 0) this gives 0,
   a subgradient;
-* anywhere else the chain rule meets 0 * inf at a finite value where reverse mode never forms
-  that product (its relu, min, max and power masks replace a gradient by zero:
-  ``tanh(log(relu(x)))`` at x < 0), the gradient at those points is autograd's (computed for
-  them alone). (Without masks both modes form the same products, in other orders: a product of
-  factors beyond 1e154 may overflow in one order and not the other.)
+* anywhere else the forward-mode gradient is inf or nan at a finite value, the gradient at
+  those points is autograd's (computed for them alone): forward mode multiplies a mask's zero by
+  an infinite derivative above it where reverse mode replaces the gradient by zero
+  (``tanh(log(relu(x)))`` at x < 0), and a product of huge factors may overflow in one order
+  and not the other (``sigmoid(x**1000)``).
 """
 
 from __future__ import annotations
@@ -930,21 +930,8 @@ def _dual_call(node: ast.Call) -> Dual:
     return minmax
 
 
-def _masks_in_reverse_mode(tree: ast.expr) -> bool:
-    """Whether autograd's backward of ``tree`` replaces a gradient by zero somewhere (relu,
-    min/max and their clamps, a power with a varying exponent): only there can it stay finite
-    where forward mode meets 0 * inf (without such masks both form the same products)."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.func.id in ("relu", "min", "max"):
-            return True
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not isinstance(node.right, ast.Constant):
-            return True
-    return False
-
-
 def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     dual = _compile_dual(tree)
-    check = _masks_in_reverse_mode(tree)
 
     def value_and_grad(x: torch.Tensor, y: torch.Tensor):
         if isinstance(dual, tuple):
@@ -952,7 +939,7 @@ def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.T
         else:
             v, gx, gy = dual(x, y)
         shape = x.shape if x.shape == y.shape else torch.broadcast_shapes(x.shape, y.shape)
-        varying = check and (isinstance(gx, torch.Tensor) or isinstance(gy, torch.Tensor))
+        varying = isinstance(gx, torch.Tensor) or isinstance(gy, torch.Tensor)
 
         def full(t):
             if t is None:
@@ -961,9 +948,9 @@ def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.T
                 return torch.full(shape, t, dtype=x.dtype)
             return t if t.shape == shape else t.expand(shape)
         v, gx, gy = full(v), full(gx), full(gy)
-        # One reduction per call finds the rare points where the chain rule met 0 * inf; there
-        # the gradient is autograd's (a finite sum overflowing here only costs that check).
-        # Products of huge factors may overflow in one order only: not checked without masks.
+        # One reduction per call finds the rare points where the chain rule met 0 * inf or
+        # overflowed; there the gradient is autograd's (a finite product overflowing in this
+        # check only costs the look).
         if varying and not math.isfinite(float(torch.dot(gx.reshape(-1), gy.reshape(-1)))):
             gx, gy = _autograd_where_non_finite(evaluate, x, y, v, gx, gy)
         return v, gx, gy
@@ -1001,8 +988,6 @@ ScalarDual = Callable[[float, float], tuple[float, float, float]]
 
 
 def _scalar_value_and_grad_fn(tree: ast.expr, value_and_grad) -> ScalarDual:
-    # Checked whatever the tree: here a variable's absent tangent is 0.0, not None, so an
-    # overflowed inf (1e200 * 1e200 does not raise) times it is nan too.
     scalar = _compile_scalar(tree)
 
     def scalar_value_and_grad(x: float, y: float) -> tuple[float, float, float]:
