@@ -752,6 +752,10 @@ def _t_pick(tie: torch.Tensor, first: torch.Tensor, a: Tangent, b: Tangent, like
     return torch.where(tie, (a + b) * 0.5, torch.where(first, a, b))
 
 
+def _has_zero(a: torch.Tensor) -> bool:
+    return torch.count_nonzero(a).item() < a.numel()  # cheaper than (a == 0).any()
+
+
 def _dual_unary(name: str, v: Any, a: Any) -> Any:
     """d(name)(a)/da, given a and v = name(a)."""
     if name == "sin":
@@ -885,7 +889,7 @@ def _dual_power_constant_exponent(left: Dual, exponent: float) -> Dual:
     def power_const(x, y):
         a, ax, ay = left(x, y)
         slope = exponent * a ** (exponent - 1.0)
-        scale = _t_scale_keep_zero if pole and bool((a == 0).any()) else _t_scale
+        scale = _t_scale_keep_zero if pole and _has_zero(a) else _t_scale
         return a ** exponent, scale(ax, slope), scale(ay, slope)
     return power_const
 
@@ -902,7 +906,7 @@ def _dual_call(node: ast.Call) -> Dual:
             a, ax, ay = inner(x, y)
             v = apply(a)
             slope = _dual_unary(name, v, a)
-            scale = _t_scale_keep_zero if pole and bool((a == 0).any()) else _t_scale
+            scale = _t_scale_keep_zero if pole and _has_zero(a) else _t_scale
             return v, scale(ax, slope), scale(ay, slope)
         return unary
     first, second = args
@@ -951,7 +955,8 @@ def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.T
         # One reduction per call finds the rare points where the chain rule met 0 * inf or
         # overflowed; there the gradient is autograd's (a finite product overflowing in this
         # check only costs the look).
-        if varying and not math.isfinite(float(torch.dot(gx.reshape(-1), gy.reshape(-1)))):
+        if varying and not math.isfinite(torch.dot(*((gx, gy) if gx.dim() == 1 else (gx.reshape(-1), gy.reshape(-1))))
+                                         .item()):
             gx, gy = _autograd_where_non_finite(evaluate, x, y, v, gx, gy)
         return v, gx, gy
     return value_and_grad
