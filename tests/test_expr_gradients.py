@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from sgdtui.engine.expr import compile_expr
-from sgdtui.engine.surfaces import Surface, SurfaceRegistry, surface_from_expr
+from sgdtui.engine.surfaces import ExpressionSurface, Surface, SurfaceRegistry
 
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 EXPRESSION_SURFACES = [s for s in REGISTRY if not s.data_driven]
@@ -76,8 +76,8 @@ def test_surface_gradients_match_autograd_on_both_paths(surface):
     ("1/x + y", (0.0, 1.0)),         # division by zero
     ("x**0.5", (-2.0, 0.0)),         # a complex power in Python
 ])
-def test_scalar_path_falls_back_to_torch_semantics(formula, point):
-    surface = surface_from_expr(formula)
+def test_scalar_path_gives_torchs_inf_and_nan(formula, point):
+    surface = ExpressionSurface(name="t", description="", expr=formula)
     w = torch.tensor([point], dtype=torch.float64)
     loss, grad = surface.value_and_grad(w)
     v, gx, gy = surface._fn.value_and_grad(w[:, 0], w[:, 1])
@@ -95,3 +95,61 @@ def test_pathological_scalar_path_is_exact_against_tutorial_formula(x, y):
     ref.backward()
     assert float(loss) == pytest.approx(ref.item(), rel=1e-14, abs=1e-15)
     torch.testing.assert_close(grad[0], w.grad, rtol=1e-12, atol=1e-14)
+
+
+NAN = math.nan
+# (formula, point, gradient): torch autograd's conventions at kinks and poles, which the
+# forward mode and the float path follow exactly (see sgdtui/engine/expr.py's docstring).
+KINKS = [
+    ("abs(x) + y", (0.0, 1.0), (0.0, 1.0)),
+    ("relu(x) + relu(-y)", (0.0, 0.0), (0.0, 0.0)),
+    ("min(x, y)", (1.0, 1.0), (0.5, 0.5)),         # torch.minimum splits a tie
+    ("max(2*x, y)", (1.0, 2.0), (1.0, 0.5)),
+    ("min(x, 1) + max(-1, y)", (1.0, -1.0), (1.0, 1.0)),  # a constant bound is a clamp: inclusive
+    ("x**y + y**2", (0.0, 2.0), (0.0, 4.0)),       # d(u**v)/dv = 0 where u = 0, v >= 0 (issue 13)
+    ("0**x + y", (0.0, 0.0), (0.0, 1.0)),
+    ("x**0 + (x*y)**0", (0.0, 0.0), (0.0, 0.0)),   # d(u**0)/du = 0, even at u = 0
+    ("(-2)**y + x", (0.0, 2.0), (1.0, NAN)),       # log(-2) spoils d/dy only
+    ("sqrt(relu(x)) + y", (-1.0, 0.0), (0.0, 1.0)),  # reverse mode never forms relu's 0 * sqrt's inf
+    ("relu(x)**0.5 + max(x, 0)**0.25", (-1.0, 0.0), (0.0, 0.0)),
+    ("tanh(x + log(relu(x))) + y", (-2.0, 1.0), (0.0, 1.0)),  # 0 * inf under a saturated tanh
+    ("sqrt(x)", (0.0, 0.0), (math.inf, 0.0)),
+]
+
+
+@pytest.mark.parametrize("formula, point, expected", KINKS, ids=[k[0] for k in KINKS])
+def test_kinks_and_poles_follow_autograd_on_every_path(formula, point, expected):
+    fn = compile_expr(formula)
+    x = torch.tensor([point[0]] * 3, dtype=torch.float64)
+    y = torch.tensor([point[1]] * 3, dtype=torch.float64)
+    _, agx, agy = autograd_value_and_grad(fn, x, y)
+    _, dgx, dgy = fn.value_and_grad(x, y)
+    _, sgx, sgy = fn.scalar_value_and_grad(*point)
+    for got in ((agx[0].item(), agy[0].item()), (dgx[0].item(), dgy[0].item()), (sgx, sgy)):
+        assert got == pytest.approx(expected, nan_ok=True), got
+
+
+def test_min_and_max_propagate_nan_on_every_path():
+    """issue 13: min/max hid nan on the float path (88 expressions showed a finite loss)."""
+    for formula in ("min(log(x), y)", "max(y, log(x))", "min(log(x), 1)", "max(2, sqrt(x))", "min(x, 0/0)"):
+        fn = compile_expr(formula)
+        one = torch.tensor([-1.0], dtype=torch.float64)
+        assert math.isnan(fn(one, one).item()), formula
+        assert math.isnan(fn.value_and_grad(one, one)[0].item()), formula
+        assert math.isnan(fn.scalar_value_and_grad(-1.0, -1.0)[0]), formula
+
+
+@pytest.mark.parametrize("formula, point", [
+    ("(-1)**(x + y)", (0.5, 0.0)), ("e**x + (-e)**y", (0.0, 0.5)), ("x**2 + y**2 + 0/(1e-3)*x/0", (1.0, 1.0)),
+    ("0**x + y", (-1.0, 0.0)), ("exp(1e3*x) - exp(1e3*x)", (1.0, 0.0)), ("log(x)/x", (0.0, 0.0)),
+    ("x**(1/3)", (-8.0, 0.0)), ("tan(x/0)", (1.0, 0.0)), ("1/(x - x)", (2.0, 0.0)),
+])
+def test_no_path_raises_where_floats_would(formula, point):
+    """issue 13's crashes ("math domain error", ZeroDivisionError) and friends: inf and nan, as torch."""
+    fn = compile_expr(formula)
+    x, y = (torch.tensor([v], dtype=torch.float64) for v in point)
+    tensor = fn(x, y).item()
+    value, gx, gy = fn.value_and_grad(x, y)
+    float_value, float_gx, float_gy = fn.scalar_value_and_grad(*point)
+    assert not math.isfinite(tensor) or not all(math.isfinite(g) for g in (gx.item(), gy.item()))
+    assert (math.isnan(float_value) and math.isnan(tensor)) or float_value == tensor

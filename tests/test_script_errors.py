@@ -87,7 +87,11 @@ CASES = [
     ("optimizer-as-list", HEAD + '[[lanes]]\noptimizer = ["sgd"]\n', ["lanes[0].optimizer", "unknown optimizer"], 6),
     ("mlp-dataset-as-list", 'version = 1\nsteps = 5\n[problem]\nmlp = { dataset = ["moons"] }\n'
      '[[lanes]]\noptimizer = "sgd"\n', ["problem.mlp.dataset", "unknown dataset"], 4),
-    ("deeply-nested", OK + "x = " + "[" * 2000 + "]" * 2000 + "\n", ["nested too deeply"], None),
+    ("deeply-nested", OK + "x = " + "[" * 2000 + "]" * 2000 + "\n", ["lanes[0].x", "nested too deeply"], 8),
+    ("deeply-nested-inline-tables", HEAD + 'y = "[[{"  # [[[\n' + LANE + "schedule = " + "{ a = " * 2000 + "1"
+     + " }" * 2000 + "\n", ["lanes[0].schedule", "nested too deeply"], 9),
+    ("deeply-nested-across-lines", OK.replace("steps = 5", "steps = [\n" + "[\n" * 1500 + "]" * 1501),
+     ["steps", "nested too deeply"], 2),
 ]
 CASES[4] = ("top-key-typo", OK.replace("steps = 5", "stpes = 5"), ["stpes", "did you mean 'steps'"], 2)
 

@@ -137,12 +137,53 @@ def load_script(source: str | Path | dict, *, registry: SurfaceRegistry | None =
             m = re.search(r"line (\d+)", str(exc))
             line = f":{m.group(1)}" if m else ""
             raise ScriptError(f"{path}{line}: invalid TOML: {exc}") from None
-        except RecursionError:
-            raise ScriptError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+        except RecursionError:  # tomllib gives no position: find the statement ourselves
+            where, keypath = _too_deep(text)
+            raise ScriptError(f"{path}{where}: {keypath}arrays or inline tables nested too deeply") from None
     try:
         return validate_script(data, path=path, text=text, registry=registry)
     except RecursionError:
         raise ScriptError(f"{path}: values nested too deeply") from None
+
+
+def _too_deep(text: str, limit: int = 64) -> tuple[str, str]:
+    """(":line", "key path: ") of the first statement nesting arrays or inline tables deeper
+    than ``limit`` (outside strings and comments), or ("", "") if none does."""
+    depth, quote, line, at = 0, "", 1, 0
+    while at < len(text):
+        char = text[at]
+        if quote:
+            if text.startswith(quote, at):
+                at, quote = at + len(quote), ""
+                continue
+            step = 2 if char == "\\" and quote[0] == '"' else 1
+            line += text.count("\n", at, at + step)
+            at += step
+            continue
+        if char == "#":
+            at = text.find("\n", at)
+            at = len(text) if at < 0 else at
+            continue
+        if char in "\"'":
+            quote = char * 3 if text.startswith(char * 3, at) else char
+            at += len(quote)
+            continue
+        depth += (char in "[{") - (char in "]}")
+        line += char == "\n"
+        if depth > limit:
+            break
+        at += 1
+    else:
+        return "", ""
+    locator = _Locator(text)
+    statement = max((entry for entry in locator.keys if entry[3] <= line), key=lambda e: e[3], default=None)
+    if statement is None:
+        return f":{line}", ""
+    table, index, key, lineno = statement
+    is_array = any(t == table and i == index and text.splitlines()[n - 1].lstrip().startswith("[[")
+                   for t, i, n in locator.tables)
+    prefix = f"{table}[{index}]." if is_array else (f"{table}." if table else "")
+    return f":{lineno}", f"{prefix}{key}: "
 
 
 def validate_script(data: dict, *, path: str, text: str, registry: SurfaceRegistry | None) -> Script:

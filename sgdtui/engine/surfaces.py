@@ -139,14 +139,11 @@ class ExpressionSurface(Surface):
 
     def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if w.shape[0] == 1:
-            # One trajectory (the common case): float arithmetic beats launching tiny tensor ops.
+            # One trajectory (the common case): float arithmetic beats launching tiny tensor ops
+            # (and gives torch's inf/nan where floats would raise).
             x, y = w[0].tolist()
-            try:
-                value, gx, gy = self._scalar_fn(x, y)
-            except (ArithmeticError, ValueError, TypeError):
-                pass  # overflow, log(-1), 1/0, ...: the tensor path gives torch's inf/nan
-            else:
-                return torch.tensor([value], dtype=w.dtype), torch.tensor([[gx, gy]], dtype=w.dtype)
+            value, gx, gy = self._scalar_fn(x, y)
+            return torch.tensor([value], dtype=w.dtype), torch.tensor([[gx, gy]], dtype=w.dtype)
         # Forward-mode symbolic gradient: no autograd graph, ~3x cheaper than autograd.
         value, gx, gy = self._value_and_grad_fn(w[:, 0], w[:, 1])
         return value, torch.stack((gx, gy), dim=1)
@@ -278,7 +275,33 @@ def _pair(value, key: str, where: str) -> tuple[float, float]:
 
 
 def surface_from_dict(spec: dict, where: str, origin: str = "built-in") -> Surface:
-    """Build a surface from a parsed TOML table; ``where`` names the file in error messages."""
+    """Build a surface from a parsed TOML table; ``where`` names the file in error messages.
+    An expression that is not finite at any of the surface's start points is refused."""
+    surface = _surface_from_spec(spec, where, origin)
+    if isinstance(surface, ExpressionSurface):
+        problem = start_point_problem(surface)
+        if problem:
+            key = "starts" if "starts" in spec else "expr"
+            raise SurfaceError(f"{where}: key '{key}': {problem}: no trajectory can start there")
+    return surface
+
+
+def start_point_problem(surface: Surface) -> str | None:
+    """Why no trajectory can start on ``surface`` (its loss or gradient is inf or nan at every
+    one of its start points), naming the first point; None if one can. A trajectory that runs
+    into such a point later is marked diverged; a surface where all of them start there is
+    refused, so that switching to it changes nothing."""
+    loss, grad = surface.value_and_grad(surface.start_tensor())
+    if bool((torch.isfinite(loss) & torch.isfinite(grad).all(dim=1)).any()):
+        return None
+    x, y = surface.starts[0]
+    value, (gx, gy) = float(loss[0]), grad[0].tolist()
+    what = f"is {value!r}" if not math.isfinite(value) else f"has gradient ({gx!r}, {gy!r})"
+    at = "its start point" if len(surface.starts) == 1 else f"each of its {len(surface.starts)} start points, e.g."
+    return f"{what} at {at} ({x:g}, {y:g})"
+
+
+def _surface_from_spec(spec: dict, where: str, origin: str) -> Surface:
     unknown = set(spec) - _SURFACE_KEYS
     if unknown:
         key = sorted(unknown)[0]
@@ -389,7 +412,10 @@ def surface_from_expr(
     starts: Iterable[Iterable[float]] | None = None,
 ) -> ExpressionSurface:
     """A user surface from a bare expression (``--expr``, the TUI's ``e`` key, a script's expr).
-    A bad expression raises SurfaceError with the parser's one-line message (naming the token)."""
+    A bad expression raises SurfaceError with the parser's one-line message (naming the token).
+    Without ``starts`` it starts at the upper left of the view, or where that is not finite at
+    the nearest tenth of the view that is; an expression finite at none of them (or at none of
+    the given ``starts``) is refused, naming the point."""
     try:
         compile_expr(expr)
     except ExprError as exc:
@@ -406,9 +432,32 @@ def surface_from_expr(
     else:
         # Start in the upper-left part of the view, where most textbook races begin.
         spec["starts"] = [[lo_x + 0.1 * (hi_x - lo_x), lo_y + 0.9 * (hi_y - lo_y)]]
-    surface = surface_from_dict(spec, "expression", origin="expression")
+    surface = _surface_from_spec(spec, "expression", origin="expression")
     assert isinstance(surface, ExpressionSurface)
+    problem = start_point_problem(surface)
+    if problem and starts is None:
+        # Not finite there (log(x) at x < 0): start at the nearest point of a grid over the view
+        # where it is, so the surface is refused only where it is nowhere to be found.
+        found = _nearest_finite_grid_point(surface, (lo_x, hi_x), (lo_y, hi_y))
+        if found is not None:
+            surface.starts = (found,)
+            return surface
+        problem += " and at every tenth of the view: give xlim/ylim where it is defined"
+    if problem:
+        raise SurfaceError(f"{expr} {problem}" + ("" if starts is None else ": no trajectory can start there"))
     return surface
+
+
+def _nearest_finite_grid_point(surface: Surface, xlim: tuple[float, float],
+                               ylim: tuple[float, float]) -> tuple[float, float] | None:
+    """Of the points at tenths of the view, the one nearest its upper-left tenth where the loss
+    and gradient are finite (ties: the leftmost, then the highest); None if there is none."""
+    tenths = [(i, j) for i in range(1, 10) for j in range(1, 10)]
+    tenths.sort(key=lambda ij: ((ij[0] - 1) ** 2 + (ij[1] - 9) ** 2, ij[0], -ij[1]))
+    points = [(xlim[0] + i / 10 * (xlim[1] - xlim[0]), ylim[0] + j / 10 * (ylim[1] - ylim[0])) for i, j in tenths]
+    loss, grad = surface.value_and_grad(torch.tensor(points, dtype=DTYPE))
+    finite = (torch.isfinite(loss) & torch.isfinite(grad).all(dim=1)).tolist()
+    return next((point for point, ok in zip(points, finite) if ok), None)
 
 
 def user_surface_dir() -> Path:
