@@ -753,7 +753,9 @@ def _t_pick(tie: torch.Tensor, first: torch.Tensor, a: Tangent, b: Tangent, like
 
 
 def _has_zero(a: torch.Tensor) -> bool:
-    return torch.count_nonzero(a).item() < a.numel()  # cheaper than (a == 0).any()
+    """Whether the keep-zero rule is needed (it gives the same bits where a != 0; while fastgrad
+    traces, the answer cannot depend on the data, so it is always yes)."""
+    return not PATCH.on or torch.count_nonzero(a).item() < a.numel()  # cheaper than (a == 0).any()
 
 
 def _dual_unary(name: str, v: Any, a: Any) -> Any:
@@ -934,6 +936,26 @@ def _dual_call(node: ast.Call) -> Dual:
     return minmax
 
 
+class _PatchSwitch:
+    """Whether tensor value_and_grad hands non-finite forward-mode rows to autograd (on, except
+    while fastgrad traces a surface: the data-dependent branch cannot be traced, so its program
+    runs the same check itself after each evaluation, ``patch_non_finite``)."""
+
+    on = True
+
+
+PATCH = _PatchSwitch()
+
+
+def patch_non_finite(evaluate: Evaluator, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor,
+                     gx: torch.Tensor, gy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The check value_and_grad makes after forward mode: new (gx, gy) where it patched rows,
+    None where nothing needed it."""
+    if math.isfinite(torch.dot(gx.reshape(-1), gy.reshape(-1)).item()):
+        return None
+    return _autograd_where_non_finite(evaluate, x, y, v, gx, gy)
+
+
 def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     dual = _compile_dual(tree)
 
@@ -955,8 +977,8 @@ def _value_and_grad_fn(tree: ast.expr, evaluate: Evaluator) -> Callable[[torch.T
         # One reduction per call finds the rare points where the chain rule met 0 * inf or
         # overflowed; there the gradient is autograd's (a finite product overflowing in this
         # check only costs the look).
-        if varying and not math.isfinite(torch.dot(*((gx, gy) if gx.dim() == 1 else (gx.reshape(-1), gy.reshape(-1))))
-                                         .item()):
+        if varying and PATCH.on and not math.isfinite(
+                torch.dot(*((gx, gy) if gx.dim() == 1 else (gx.reshape(-1), gy.reshape(-1)))).item()):
             gx, gy = _autograd_where_non_finite(evaluate, x, y, v, gx, gy)
         return v, gx, gy
     return value_and_grad

@@ -39,10 +39,13 @@ class GradProgram:
     def __init__(self, steps: list[Callable[[], Any]], description: str):
         self._steps = steps
         self.description = description
+        self.after: Callable[[], None] | None = None  # the surface's own check after forward mode
 
     def run(self) -> None:
         for step in self._steps:
             step()
+        if self.after is not None:
+            self.after()
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -67,11 +70,27 @@ def _out_overload(target) -> Any | None:
 def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradProgram | None:
     """A program writing ``surface.value_and_grad(params.T)`` into ``loss`` and ``grad``, or None
     when the surface cannot be traced (the caller then calls the surface)."""
+    from sgdtui.engine import expr
+
+    compiled = getattr(surface, "_fn", None)
+    evaluate = getattr(compiled, "_evaluate", None)
     try:
+        expr.PATCH.on = evaluate is None  # the data-dependent patch is replayed by ``after``
         graph = _trace(surface.value_and_grad, params.T).graph
     except Exception:  # noqa: BLE001 - any tracing failure means: call the surface instead
         return None
-    return _compile(graph, params, loss, grad)
+    finally:
+        expr.PATCH.on = True
+    program = _compile(graph, params, loss, grad)
+    if program is not None and evaluate is not None:
+        def after() -> None:
+            x, y = params[0], params[1]
+            patched = expr.patch_non_finite(evaluate, x, y, loss, grad[0], grad[1])
+            if patched is not None:
+                grad[0].copy_(patched[0])
+                grad[1].copy_(patched[1])
+        program.after = after
+    return program
 
 
 def _compile(graph, params: Tensor, loss: Tensor, grad: Tensor) -> GradProgram | None:

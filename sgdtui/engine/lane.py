@@ -32,9 +32,13 @@ BATCH = ParamSpec("batch", 1, int, 1, 1_000_000, help="minibatch size B")
 NOISE = ParamSpec("noise", 0.0, float, 0.0, 1e6, help="std of additive Gaussian gradient noise per example")
 COUPLING = ParamSpec("coupling", "none", "choice", choices=COUPLINGS, help="how lr follows the batch size")
 LANE_SETTINGS = {spec.name: spec for spec in (BATCH, NOISE, COUPLING)}
+# The Lab's lane options (each off unless given; `false` turns one off again in a `set` table).
+LAB_KEYS = ("burn_in", "swa", "flow")
+MAX_STEP_OPTION = 100_000_000
 # Keys of a script's lane table besides the optimizer's hyperparameters.
-LANE_KEYS = ("name", "optimizer", "start", "starts", "batch", "schedule", "coupling", "noise")
-SETTABLE = ("batch", "schedule", "coupling", "noise")  # what a `set` table may change besides hyperparameters
+LANE_KEYS = ("name", "optimizer", "start", "starts", "batch", "schedule", "coupling", "noise", *LAB_KEYS)
+SETTABLE = ("batch", "schedule", "coupling", "noise", *LAB_KEYS)  # what a `set` table may change besides hyperparameters
+MAX_CLOUD_SPEC = 100_000
 
 
 def lane_seed(seed: int, name: str, stream: str = "") -> int:
@@ -88,6 +92,78 @@ def check_points(value: Any, key: str) -> tuple[tuple[float, float], ...]:
     return tuple((float(p[0]), float(p[1])) for p in value)
 
 
+def check_burn_in(value: Any) -> int | None:
+    """``burn_in = K`` (accumulate stationary statistics after step K), or ``false`` (off)."""
+    if value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STEP_OPTION:
+        raise SettingError("burn_in", f"must be a step count in [0, {MAX_STEP_OPTION}] or false, got {value!r}")
+    return int(value)
+
+
+def check_swa(value: Any) -> int | None:
+    """``swa = { start = K }`` (average the iterate from step K on), or ``false`` (off)."""
+    if value is False:
+        return None
+    if not isinstance(value, dict) or set(value) != {"start"}:
+        raise SettingError("swa", f"must be {{ start = K }} (the step averaging starts at) or false, got {value!r}")
+    start = value["start"]
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= MAX_STEP_OPTION:
+        raise SettingError("swa.start", f"must be a step count in [0, {MAX_STEP_OPTION}], got {start!r}")
+    return int(start)
+
+
+def check_flow(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SettingError("flow", f"must be true (draw the gradient-flow reference) or false, got {value!r}")
+    return value
+
+
+def expand_starts(value: Any) -> tuple[tuple[float, float], ...]:
+    """``starts``: a list of [x, y] points, or a cloud: ``{ copies = N, at = [x, y] }`` (N copies
+    of a point) or ``{ sample = N, x = [lo, hi], y = [lo, hi], seed = S }`` (N points uniform in
+    the box, from numpy's seeded generator, so the table alone fixes them)."""
+    if not isinstance(value, dict):
+        return check_points(value, "starts")
+    if "copies" in value:
+        extra = set(value) - {"copies", "at"}
+        if extra or "at" not in value:
+            raise SettingError("starts", f"a copies cloud is {{ copies = N, at = [x, y] }}, got {value!r}")
+        count = _cloud_count(value["copies"], "starts.copies")
+        if not _is_point(value["at"]):
+            raise SettingError("starts.at", f"must be [x, y] (two finite numbers), got {value['at']!r}")
+        return tuple((float(value["at"][0]), float(value["at"][1])) for _ in range(count))
+    if "sample" in value:
+        extra = set(value) - {"sample", "x", "y", "seed"}
+        if extra or not {"x", "y"} <= set(value):
+            raise SettingError("starts", "a sampled cloud is { sample = N, x = [lo, hi], y = [lo, hi], seed = S },"
+                                         f" got {value!r}")
+        count = _cloud_count(value["sample"], "starts.sample")
+        bounds = []
+        for axis in ("x", "y"):
+            lo_hi = value[axis]
+            if not _is_point(lo_hi) or not lo_hi[0] < lo_hi[1]:
+                raise SettingError(f"starts.{axis}", f"must be [low, high] with low < high, got {lo_hi!r}")
+            bounds.append((float(lo_hi[0]), float(lo_hi[1])))
+        seed = value.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise SettingError("starts.seed", f"must be an integer >= 0, got {seed!r}")
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        xs = rng.uniform(*bounds[0], size=count)
+        ys = rng.uniform(*bounds[1], size=count)
+        return tuple((float(x), float(y)) for x, y in zip(xs, ys))
+    raise SettingError("starts", f"must be a list of [x, y] points, {{ copies = N, at = [x, y] }} or"
+                                 f" {{ sample = N, x = [lo, hi], y = [lo, hi] }}, got {value!r}")
+
+
+def _cloud_count(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_STARTS:
+        raise SettingError(key, f"must be a count in [1, {MAX_STARTS}], got {value!r}")
+    return int(value)
+
+
 def _is_point(p: Any) -> bool:
     return (isinstance(p, (list, tuple)) and len(p) == 2
             and all(is_number(v) and math.isfinite(v) for v in p))
@@ -106,6 +182,10 @@ class LaneConfig:
     coupling: str = "none"
     noise: float = 0.0
     starts: tuple[tuple[float, float], ...] | None = None  # None: the problem's default starts
+    starts_spec: dict[str, Any] | None = None  # a cloud's {copies = ...} / {sample = ...} table
+    burn_in: int | None = None  # stationary statistics after this step (None: off)
+    swa_start: int | None = None  # the iterate averaged from this step on (None: off)
+    flow: bool = False  # draw the gradient-flow reference
 
     @staticmethod
     def create(name: str, optimizer: str, **settings: Any) -> "LaneConfig":
@@ -148,18 +228,22 @@ class LaneConfig:
             if starts is None:
                 raise SettingError("start", f"must be [x, y] (two finite numbers), got {table['start']!r}")
         elif "starts" in table:
-            starts = check_points(table["starts"], "starts")
+            starts = expand_starts(table["starts"])
         hyper = spec.validate({k: v for k, v in table.items() if k in spec.param_names()})
         lane = {k: LANE_SETTINGS[k].validate(table[k]) for k in LANE_SETTINGS if k in table}
+        lane.update(_lab_options(table))
         schedule, params = split_schedule(table.get("schedule", "constant"))
         check_schedule(schedule, params)
+        spec_table = dict(table["starts"]) if isinstance(table.get("starts"), dict) else None
         return LaneConfig(name=lane_name, optimizer=spec.name, hyper=hyper, schedule=schedule,
-                          schedule_params=params, starts=starts, **lane)
+                          schedule_params=params, starts=starts, starts_spec=spec_table, **lane)
 
     def to_table(self) -> dict[str, Any]:
         """The script lane table that recreates this config."""
         table: dict[str, Any] = {"name": self.name, "optimizer": self.optimizer}
-        if self.starts is not None:
+        if self.starts_spec is not None:
+            table["starts"] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in self.starts_spec.items()}
+        elif self.starts is not None:
             if len(self.starts) == 1:
                 table["start"] = list(self.starts[0])
             else:
@@ -174,6 +258,12 @@ class LaneConfig:
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.schedule_params.items()}}
         table["coupling"] = self.coupling
         table["noise"] = self.noise
+        if self.burn_in is not None:
+            table["burn_in"] = self.burn_in
+        if self.swa_start is not None:
+            table["swa"] = {"start": self.swa_start}
+        if self.flow:
+            table["flow"] = True
         return table
 
     def with_settings(self, settings: dict[str, Any]) -> "LaneConfig":
@@ -193,21 +283,36 @@ class LaneConfig:
             name, params = split_schedule(settings["schedule"])
             check_schedule(name, params)
             changes["schedule"], changes["schedule_params"] = name, params
+        changes.update(_lab_options(settings))
         return replace(self, hyper=hyper, **changes)
 
     def with_starts(self, starts: Any) -> "LaneConfig":
-        return replace(self, starts=None if starts is None else check_points(starts, "starts"))
+        return replace(self, starts=None if starts is None else check_points(starts, "starts"), starts_spec=None)
 
     @property
     def spec(self) -> OptimizerSpec:
         return get_optimizer(self.optimizer)
 
 
+def _lab_options(table: dict[str, Any]) -> dict[str, Any]:
+    """LaneConfig fields from the Lab keys present in a lane or ``set`` table."""
+    out: dict[str, Any] = {}
+    if "burn_in" in table:
+        out["burn_in"] = check_burn_in(table["burn_in"])
+    if "swa" in table:
+        out["swa_start"] = check_swa(table["swa"])
+    if "flow" in table:
+        out["flow"] = check_flow(table["flow"])
+    return out
+
+
 def restore_settings(origin: LaneConfig) -> dict[str, Any]:
     """The ``set`` table that puts a lane back to ``origin``'s settings (every one of them)."""
     table = {key: (list(v) if isinstance(v, tuple) else v) for key, v in origin.hyper.items()}
     schedule: Any = {"name": origin.schedule, **origin.schedule_params} if origin.schedule_params else origin.schedule
-    return {**table, "batch": origin.batch, "schedule": schedule, "coupling": origin.coupling, "noise": origin.noise}
+    return {**table, "batch": origin.batch, "schedule": schedule, "coupling": origin.coupling, "noise": origin.noise,
+            "burn_in": False if origin.burn_in is None else origin.burn_in,
+            "swa": False if origin.swa_start is None else {"start": origin.swa_start}, "flow": origin.flow}
 
 
 class LaneSteering:
@@ -234,9 +339,20 @@ class LaneSteering:
     def name(self) -> str:
         return self.config.name
 
+    sum_lr: float = 0.0  # the Robbins-Monro partial sums since the lane (re)started
+    sum_lr2: float = 0.0
+
     def start_schedule(self) -> None:
         self.schedule = make_schedule(self.config.schedule, **self.config.schedule_params)
         self.schedule_origin = self.t
+
+    def count_lrs(self, lrs) -> None:
+        """Add the lrs of updates just taken to sum(lr_t) and sum(lr_t^2) (NaN entries: per-row lrs)."""
+        import numpy as np
+
+        lrs = np.asarray(lrs, dtype=np.float64)
+        self.sum_lr += float(lrs.sum())
+        self.sum_lr2 += float((lrs * lrs).sum())
 
     def compute_lr(self) -> float:
         cfg = self.config
@@ -262,6 +378,7 @@ class LaneSteering:
             decay=self.spec.decay_value(cfg.hyper), batch=cfg.batch, schedule=self.schedule.label(),
             schedule_name=cfg.schedule,
             coupling=cfg.coupling, noise=float(cfg.noise), temperature=self.temperature, t=self.t,
+            sum_lr=self.sum_lr, sum_lr2=self.sum_lr2,
         )
 
     @property

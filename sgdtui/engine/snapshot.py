@@ -8,7 +8,7 @@ what the whole problem shows (a surface, a dataset and a prediction grid) in ``p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,13 +30,21 @@ class LaneSnapshot:
     schedule_name: str  # its registry name
     coupling: str
     noise: float
-    temperature: float
+    temperature: float | None  # the course's lr_eff/B (x 1/(1-mu) heavy ball); None: undefined yet
     t: int  # updates this lane has taken since its start
     status: str
     diverged_at: int | None  # the first step at which (any part of) the lane diverged
     steps: np.ndarray  # (T,) step index of each history row
     loss_curve: np.ndarray  # (T,) the lane's loss at each row (mean over its particles, or train loss)
     lrs: np.ndarray  # (T,) effective lr of the update that led to each row
+    # The Lab's read-outs (keyword-only, so problem kinds add their own fields freely):
+    gibbs_temperature: float | None = field(default=None, kw_only=True)  # T_G of exp(-L/T_G); None: undefined
+    sum_lr: float = field(default=0.0, kw_only=True)  # sum(lr_t) since the lane (re)started
+    sum_lr2: float = field(default=0.0, kw_only=True)  # sum(lr_t^2)
+    range_test: Any = field(default=None, kw_only=True)  # rangetest.RangeTestReading on a range-test schedule
+    swa_steps: np.ndarray | None = field(default=None, kw_only=True)  # the averaged iterate's curve: steps
+    swa_loss: np.ndarray | None = field(default=None, kw_only=True)  # ... and its loss (val loss in MLP mode)
+    warnings: tuple[str, ...] = field(default=(), kw_only=True)  # e.g. "lr·λmax > 2": the coupling rules fail
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ class SurfaceLane(LaneSteering):
         if self.n >= PROGRAM_MIN and isinstance(self.surface, ExpressionSurface):
             self._program = program_for(self.surface, self.P, self.L, self.G)
         self.t = 0
+        self.sum_lr = self.sum_lr2 = 0.0
         self.start_schedule()
         self._lr_cache = None
         self._alive = torch.ones(width, dtype=torch.bool)  # pad rows stay alive, never checked
@@ -324,6 +325,7 @@ class SurfaceLane(LaneSteering):
         pos = self._stage_pos[:k, :, :n].transpose(1, 2).numpy()  # (k, N, 2), a view
         loss = self._stage_loss[:k, :n].numpy()
         lrs = self._stage_lr[:k].copy()
+        self.count_lrs(lrs[steps >= 1])  # the start row (step 0) is no update
         self.measures.add(steps, loss)
         if self.history is not None:
             stride = self._history_stride
