@@ -25,6 +25,7 @@ from sgdtui.engine.anatomy import Anatomy, anatomy_of
 from sgdtui.engine.commands import CommandError, Query
 from sgdtui.engine.fastgrad import program_for
 from sgdtui.engine.history import History
+from sgdtui.engine.lab import LaneLab, StationaryReadout
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
 from sgdtui.engine.race import Race
 from sgdtui.engine.schedules import couple
@@ -136,6 +137,8 @@ class SurfaceLane(LaneSteering):
         self._stage_lr_rows: list[Any] = []
         self._staged = 0
         self._last_flushed_pos = self.P.clone()
+        self.lab = LaneLab(self)
+        self._hessian_cache: tuple[tuple[float, float], HessianInfo | None] | None = None
         if self.sink is not None:
             self.sink.restart(self)
         self._record()
@@ -236,8 +239,10 @@ class SurfaceLane(LaneSteering):
             if current != changed:
                 self.row_values.pop(key)
                 self.rows.pop(key, None)
+        self.flush()  # the steps so far belong to the old settings
         super().apply_config(new)
         self._lr_cache = None
+        self.lab.settings_changed(old, new)
 
     def step(self) -> None:
         if self.finished:
@@ -327,6 +332,7 @@ class SurfaceLane(LaneSteering):
         lrs = self._stage_lr[:k].copy()
         self.count_lrs(lrs[steps >= 1])  # the start row (step 0) is no update
         self.measures.add(steps, loss)
+        self.lab.block(steps, pos, loss, lrs)
         if self.history is not None:
             stride = self._history_stride
             keep = slice(None) if stride == 1 else np.array([k - 1])  # the latest staged row: now
@@ -379,6 +385,26 @@ class SurfaceLane(LaneSteering):
         if not self.all_alive:
             text += f" ({int((~alive).sum())} diverged)"
         return text
+
+    @property
+    def temperature(self) -> float | None:
+        lab = getattr(self, "lab", None)
+        return lab.temperature() if lab is not None else None
+
+    def hessian_here(self) -> HessianInfo | None:
+        """The Hessian read-out at the first live trajectory's point (kept while it stands still)."""
+        alive = self.alive.numpy()
+        if not alive.any():
+            return None
+        point = tuple(self.P[:, int(np.argmax(alive))].tolist())
+        if self._hessian_cache is not None and self._hessian_cache[0] == point:
+            return self._hessian_cache[1]
+        try:
+            info = hessian_info(self.surface, point)
+        except RuntimeError:
+            info = None
+        self._hessian_cache = (point, info)
+        return info
 
     def next_update(self) -> Anatomy:
         """What the next step will do at the first trajectory's point with the full gradient,
@@ -572,20 +598,35 @@ class SurfaceRace(Race):
             hist = lane.history.snapshot(max_rows)
             alive = lane.alive.numpy().copy()
             info = anatomy = None
-            if costly and alive.any() and (selected is None or selected == cfg.name):
-                try:
-                    info = hessian_info(self.surface, lane.positions[int(np.argmax(alive))])
-                except RuntimeError:
-                    info = None
+            warnings: list[str] = []
+            if costly and alive.any():
+                info = lane.hessian_here()  # every lane: its stability warning needs it
+                warning = lane.lab.stability_warning(info.eigenvalues[1] if info is not None else None)
+                if warning:
+                    warnings.append(warning)
+                if selected is not None and selected != cfg.name:
+                    info = None  # only the selected lane's Hessian is shown
                 if selected == cfg.name and lane.n <= ANATOMY_MAX_STARTS and bool(alive[0]) and not lane.row_values:
                     anatomy = lane.next_update()
             diverged = tuple(None if d < 0 else int(d) for d in lane.diverged_at)
             first = min((d for d in diverged if d is not None), default=None)
+            curve = mean_finite_loss(hist["loss"])
+            lab = lane.lab
+            swa = lab.swa_average()
+            stationary = lab.stationary_readout(with_density=costly and (selected is None or selected == cfg.name))
+            if stationary is not None and stationary.warning:
+                warnings.append(stationary.warning)
+            swa_curve = np.array(lab.swa_curve, dtype=np.float64).reshape(-1, 2)
             lanes.append(SurfaceLaneSnapshot(
                 **lane.readout(), status=lane.status(), diverged_at=first, steps=hist["step"],
-                loss_curve=mean_finite_loss(hist["loss"]), lrs=hist["lr"], positions=hist["pos"],
+                loss_curve=curve, lrs=hist["lr"], positions=hist["pos"],
                 losses=hist["loss"], current=lane.positions, loss=lane.loss, grad_norm=lane.grad_norm,
                 alive=alive, diverged_each=diverged, hessian=info, anatomy=anatomy,
+                gibbs_temperature=lab.gibbs_temperature(), range_test=lab.range_test_reading(),
+                swa_steps=swa_curve[:, 0] if len(swa_curve) else None,
+                swa_loss=swa_curve[:, 1] if len(swa_curve) else None, warnings=tuple(warnings),
+                stationary=stationary, swa_points=swa,
+                flow_path=np.array(lab.flow_path) if lab.flow_path else None,
             ))
         return Snapshot(version=version, clock=clock, step=self.step_count, kind=self.problem.kind, label=self.problem.label, table=self.problem.to_table(),
                         lanes=tuple(lanes), payload=SurfacePayload(self.surface))
@@ -616,7 +657,21 @@ class SurfaceRace(Race):
         self.flush()
         (stream,) = streams
         stream.finish([(lane, list(range(lane.n))) for lane in self.lanes])
-        return ["trajectories.csv"]
+        return ["trajectories.csv", *self.write_density(stream.path.parent)]
+
+    def write_density(self, out: Path) -> list[str]:
+        """density.csv (lane, x, y, count, gibbs) for lanes with stationary statistics: each
+        histogram cell's centre, its sample count and the Gibbs density's mass there."""
+        lanes = [lane for lane in self.lanes if lane.lab.stationary is not None]
+        if not lanes:
+            return []
+        with open(Path(out) / "density.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(("lane", "x", "y", "count", "gibbs"))
+            for lane in lanes:
+                for x, y, count, gibbs in lane.lab.stationary.density_rows():
+                    writer.writerow((lane.config.name, repr(x), repr(y), count, repr(gibbs)))
+        return ["density.csv"]
 
     def write_outputs(self, out: Path) -> list[str]:
         """trajectories.csv: one row per lane, start point and step; step 0 is the start point.
@@ -630,7 +685,7 @@ class SurfaceRace(Race):
                     xs, ys, ls = pos[:, start, 0].tolist(), pos[:, start, 1].tolist(), loss[:, start].tolist()
                     for k, step in enumerate(steps.tolist()):
                         writer.writerow((name, start, step, repr(xs[k]), repr(ys[k]), repr(ls[k]), repr(float(lr[k]))))
-        return ["trajectories.csv"]
+        return ["trajectories.csv", *self.write_density(Path(out))]
 
     def summary(self) -> dict[str, Any]:
         lanes = []
@@ -638,7 +693,12 @@ class SurfaceRace(Race):
             lane.flush()
             per_start = lane.figures()
             entry = {"lane": lane.config.name, "optimizer": lane.config.optimizer,
-                     **combine_figures(per_start, lane.L[: lane.n].numpy()), "wall_time": lane.wall_time}
+                     **combine_figures(per_start, lane.L[: lane.n].numpy()), "wall_time": lane.wall_time,
+                     **lane.lab.summary()}
+            reading = lane.lab.range_test_reading()
+            if reading is not None:
+                entry["suggested_lr"] = reading.suggested_lr
+                entry["suggestions"] = reading.suggestions
             if lane.n > 1:
                 entry["per_start"] = per_start
             lanes.append(entry)
@@ -718,6 +778,9 @@ class SurfaceLaneSnapshot(LaneSnapshot):
     diverged_each: tuple[int | None, ...]  # per start point
     hessian: "HessianInfo | None"
     anatomy: Anatomy | None = None  # the selected lane's next update, taken apart
+    stationary: StationaryReadout | None = None  # with burn_in: the stationary statistics
+    swa_points: np.ndarray | None = None  # (N, 2) the averaged iterate of each trajectory
+    flow_path: np.ndarray | None = None  # (M, 2) the first trajectory's gradient-flow reference
 
 
 @dataclass(frozen=True)
