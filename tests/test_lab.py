@@ -22,7 +22,7 @@ STATIONARY_LANES = [
     ("sgd", {"lr": 0.02}), ("momentum", {"lr": 0.002, "momentum": 0.9}),
     ("nesterov", {"lr": 0.002, "momentum": 0.9}), ("ema-momentum", {"lr": 0.02, "beta": 0.9}),
     ("vanilla-momentum", {"lr": 0.002, "momentum": 0.9}), ("adam", {"lr": 0.002}),
-    ("rmsprop", {"lr": 0.002}), ("adagrad", {"lr": 0.05}), ("sgld", {"lr": 0.02, "temperature": 0.05}),
+    ("rmsprop", {"lr": 0.002}), ("sgld", {"lr": 0.02, "temperature": 0.05}),
 ]
 
 
@@ -56,6 +56,16 @@ def test_the_gibbs_temperature_follows_each_optimizers_rule(stationary_session):
     assert lanes["sgld"].gibbs_temperature() == pytest.approx(0.05 + sigma2 * 0.02 / 2)  # its T plus the noise's
     # Adam: lr / (sqrt(v_hat) + eps) with v_hat ~ sigma^2 near the minimum: about lr / sigma.
     assert lanes["adam"].temperature() == pytest.approx(0.002, rel=0.1)
+
+
+def test_adagrad_has_no_stationary_temperature_it_anneals():
+    # Its accumulated squared gradients grow like t: lr_eff ~ 1/sqrt(t), a cooling schedule.
+    session = Session(QUADRATIC, [cloud("adagrad", "adagrad", lr=0.05)], history_capacity=64)
+    session.advance(200)
+    early = session.race.lane("adagrad").lab.temperature()
+    session.advance(1400)
+    late = session.race.lane("adagrad").lab.temperature()
+    assert late == pytest.approx(early * (200 / 1600) ** 0.5, rel=0.1)
 
 
 def test_no_temperature_where_none_is_defined():
