@@ -492,8 +492,11 @@ def test_engine_module_does_not_import_textual_or_torch():
 
 
 def test_coupling_formulas():
-    assert COUPLINGS == ("none", "linear", "sqrt", "momentum")
+    assert COUPLINGS == ("none", "linear", "sqrt", "momentum", "adam")
     assert couple("none", 0.01, 64) == 0.01
+    assert couple("adam", 0.01, 64, eps=1e-3) == pytest.approx(1e-3 * 8 * 64 * 0.01)  # eta = eps0 sqrt(B) B eta0
+    with pytest.raises(CouplingError, match="needs an optimizer with eps"):
+        couple("adam", 0.01, 64)
     assert couple("linear", 0.01, 64) == pytest.approx(0.64)
     assert couple("sqrt", 0.01, 64) == pytest.approx(0.08)
     assert couple("momentum", 0.01, 64, momentum=0.9) == pytest.approx(0.064)
@@ -529,3 +532,14 @@ def test_coupling_and_temperature_errors():
     with pytest.raises(ValueError, match=r"batch size must be an int >= 1"):
         temperature(0.1, -2)
     assert issubclass(CouplingError, ValueError) and issubclass(ScheduleError, ValueError)
+
+
+def test_the_adam_coupling_rescales_eps_and_the_windows():
+    from sgdtui.engine.schedules import adam_hyper
+
+    out = adam_hyper({"lr": 0.1, "eps": 1e-8, "betas": (0.99, 0.999)}, 16)
+    assert out["eps"] == pytest.approx(4e-8)  # eps0 sqrt(B)
+    # N0 = 100 and 1000 examples: 100/16 = 6.25 and 62.5 steps (max(1, N0/B), not the notes' min).
+    assert out["betas"] == pytest.approx((1 - 1 / 6.25, 1 - 1 / 62.5))
+    assert adam_hyper({"eps": 1e-8, "betas": (0.5, 0.9)}, 64)["betas"] == (0.0, 0.0)  # windows of one step
+    assert adam_hyper({"eps": 1e-8, "n_g": 10.0, "n_s": 1000.0}, 4) == {"eps": 2e-8, "n_g": 2.5, "n_s": 250.0}

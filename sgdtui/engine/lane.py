@@ -22,7 +22,15 @@ import torch
 from sgdtui.engine.checks import did_you_mean, is_number
 from sgdtui.engine.optimizers import OPTIMIZERS, OptimizerSpec, get_optimizer, set_hyper
 from sgdtui.engine.params import ParamSpec, SettingError
-from sgdtui.engine.schedules import COUPLINGS, Schedule, ScheduleError, couple, make_schedule, temperature
+from sgdtui.engine.schedules import (
+    COUPLINGS,
+    Schedule,
+    ScheduleError,
+    adam_hyper,
+    couple,
+    make_schedule,
+    temperature,
+)
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.+\-]{1,40}")
 MAX_STARTS = 100_000
@@ -235,6 +243,7 @@ class LaneConfig:
         schedule, params = split_schedule(table.get("schedule", "constant"))
         check_schedule(schedule, params)
         spec_table = dict(table["starts"]) if isinstance(table.get("starts"), dict) else None
+        _check_coupling(lane.get("coupling", "none"), hyper)
         return LaneConfig(name=lane_name, optimizer=spec.name, hyper=hyper, schedule=schedule,
                           schedule_params=params, starts=starts, starts_spec=spec_table, **lane)
 
@@ -284,6 +293,7 @@ class LaneConfig:
             check_schedule(name, params)
             changes["schedule"], changes["schedule_params"] = name, params
         changes.update(_lab_options(settings))
+        _check_coupling(changes.get("coupling", self.coupling), hyper)
         return replace(self, hyper=hyper, **changes)
 
     def with_starts(self, starts: Any) -> "LaneConfig":
@@ -292,6 +302,18 @@ class LaneConfig:
     @property
     def spec(self) -> OptimizerSpec:
         return get_optimizer(self.optimizer)
+
+    def optimizer_hyper(self) -> dict[str, Any]:
+        """The hyperparameters the optimizer runs with: the lane's, except under the 'adam'
+        coupling, which rescales eps and the EMA windows with the batch (schedules.adam_hyper)."""
+        return adam_hyper(self.hyper, self.batch) if self.coupling == "adam" else dict(self.hyper)
+
+
+def _check_coupling(rule: str, hyper: dict[str, Any]) -> None:
+    if rule == "adam" and not ("eps" in hyper and any(k in hyper for k in ("betas", "n_g", "n_s"))):
+        raise SettingError("coupling", "the 'adam' coupling rescales eps and the EMA windows: it needs an optimizer"
+                                       " with eps and betas (adam, adamw, nadam, radam, adam-nobias, adam-centered,"
+                                       " adam-minbias, lamb)")
 
 
 def _lab_options(table: dict[str, Any]) -> dict[str, Any]:
@@ -357,13 +379,14 @@ class LaneSteering:
     def compute_lr(self) -> float:
         cfg = self.config
         scheduled = self.schedule.lr(self.t - self.schedule_origin, cfg.hyper["lr"])
-        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper))
+        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper), cfg.hyper.get("eps"))
 
     def apply_config(self, new: LaneConfig) -> None:
         """Steer to ``new`` (already validated, same optimizer); takes effect at the next step."""
         old, self.config = self.config, new
-        for key, value in new.hyper.items():
-            if key != "lr" and value != old.hyper[key]:  # lr is written every step from the schedule
+        old_hyper, new_hyper = old.optimizer_hyper(), new.optimizer_hyper()
+        for key, value in new_hyper.items():
+            if key != "lr" and value != old_hyper[key]:  # lr is written every step from the schedule
                 set_hyper(self.optimizer, key, value)
         if (new.schedule, new.schedule_params) != (old.schedule, old.schedule_params):
             self.start_schedule()
@@ -378,8 +401,28 @@ class LaneSteering:
             decay=self.spec.decay_value(cfg.hyper), batch=cfg.batch, schedule=self.schedule.label(),
             schedule_name=cfg.schedule,
             coupling=cfg.coupling, noise=float(cfg.noise), temperature=self.temperature, t=self.t,
-            sum_lr=self.sum_lr, sum_lr2=self.sum_lr2,
+            sum_lr=self.sum_lr, sum_lr2=self.sum_lr2, lr_future=self.future_lrs(),
+            lab_options={"burn_in": cfg.burn_in, "swa_start": cfg.swa_start, "flow": cfg.flow},
         )
+
+    def future_lrs(self, count: int = 10) -> tuple[float, ...]:
+        """The lr the schedule gives over the next max(100, t) steps, at ``count`` points (empty
+        for a schedule that reacts to the loss: its future is not known in advance)."""
+        if self.schedule.stateful:
+            return ()
+        cfg = self.config
+        base = cfg.hyper["lr"]
+        if not isinstance(base, (int, float)):
+            return ()
+        horizon = max(100, self.t)
+        mu = self.spec.momentum_of(cfg.hyper)
+        origin = self.t - self.schedule_origin
+        steps = sorted({max(1, round(horizon * k / count)) for k in range(1, count + 1)})
+        try:
+            return tuple(couple(cfg.coupling, self.schedule.lr(origin + k, base), cfg.batch, mu, cfg.hyper.get("eps"))
+                         for k in steps)
+        except (ValueError, TypeError):
+            return ()
 
     @property
     def temperature(self) -> float:

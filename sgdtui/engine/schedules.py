@@ -679,7 +679,7 @@ def next_schedule_name(current: str) -> str:
 # Coupling the learning rate to the batch size, and the temperature readout.
 # --------------------------------------------------------------------------------------------
 
-COUPLINGS: tuple[str, ...] = ("none", "linear", "sqrt", "momentum")
+COUPLINGS: tuple[str, ...] = ("none", "linear", "sqrt", "momentum", "adam")
 
 
 def _check_batch(batch: int, error: type[SettingError]) -> int:
@@ -703,7 +703,7 @@ def _check_momentum(momentum: float, what: str, error: type[SettingError]) -> fl
     return float(momentum)
 
 
-def couple(rule: str, lr: float, batch: int, momentum: float = 0.0) -> float:
+def couple(rule: str, lr: float, batch: int, momentum: float = 0.0, eps: float | None = None) -> float:
     """The lr an optimizer should use for batch size ``batch``, given the lane's lr setting.
 
     From the course notes (000, "Making temperature independent of B" and "Decoupling
@@ -714,6 +714,10 @@ def couple(rule: str, lr: float, batch: int, momentum: float = 0.0) -> float:
                                            Krizhevsky 2014, Hoffer et al. 2017)
       momentum -> (1 - momentum) * batch * lr  (eta = (1 - mu) B eta_0 for heavy-ball /
                                            torch momentum; Smith et al. 2018)
+      adam     -> eps0 * sqrt(batch) * batch * lr  (the notes' "Decoupling Hyperparameters" for
+                                           Adam: eps = eps0 sqrt(B), eta = eps B eta_0, with
+                                           ``eps`` the lane's eps0; ``adam_hyper`` rescales eps
+                                           and the EMA windows to match)
     """
     if not isinstance(rule, str) or rule not in COUPLINGS:
         raise CouplingError(
@@ -728,7 +732,31 @@ def couple(rule: str, lr: float, batch: int, momentum: float = 0.0) -> float:
         return b * lr
     if rule == "sqrt":
         return math.sqrt(b) * lr
+    if rule == "adam":
+        if eps is None:
+            raise CouplingError("coupling", "the 'adam' coupling needs an optimizer with eps (adam and its variants)")
+        return eps * math.sqrt(b) * b * lr
     return (1.0 - mu) * b * lr
+
+
+ADAM_WINDOWS = {"betas": "pair", "n_g": "count", "n_s": "count"}  # the EMA windows the adam rule rescales
+
+
+def adam_hyper(hyper: dict, batch: int) -> dict:
+    """The optimizer's hyperparameters under the 'adam' coupling (course notes 000, "Decoupling
+    Hyperparameters"): eps = eps0 sqrt(B), and each EMA window N0 (beta = 1 - 1/N0, or n_g, n_s
+    themselves) becomes max(1, N0 / B) steps, so a window still spans N0 examples. The notes
+    write min(1, N0/B), which would make every window at most one step (no averaging at all):
+    max is what keeps the number of examples averaged, and what this implements."""
+    b = _check_batch(batch, CouplingError)
+    out = dict(hyper)
+    out["eps"] = hyper["eps"] * math.sqrt(b)
+    if "betas" in hyper:
+        out["betas"] = tuple(1.0 - 1.0 / max(1.0, (1.0 / (1.0 - beta)) / b) for beta in hyper["betas"])
+    for key in ("n_g", "n_s"):
+        if key in hyper:
+            out[key] = max(1.0, hyper[key] / b)
+    return out
 
 
 def temperature(effective_lr: float, batch: int, heavy_ball_momentum: float = 0.0) -> float:

@@ -44,7 +44,9 @@ class LaneSnapshot:
     range_test: Any = field(default=None, kw_only=True)  # rangetest.RangeTestReading on a range-test schedule
     swa_steps: np.ndarray | None = field(default=None, kw_only=True)  # the averaged iterate's curve: steps
     swa_loss: np.ndarray | None = field(default=None, kw_only=True)  # ... and its loss (val loss in MLP mode)
-    warnings: tuple[str, ...] = field(default=(), kw_only=True)  # e.g. "lr·λmax > 2": the coupling rules fail
+    warnings: tuple[str, ...] = field(default=(), kw_only=True)
+    lr_future: tuple[float, ...] = field(default=(), kw_only=True)  # the schedule's next lrs (lr preview)
+    lab_options: dict[str, Any] = field(default_factory=dict, kw_only=True)  # burn_in, swa_start, flow  # e.g. "lr·λmax > 2": the coupling rules fail
 
 
 @dataclass(frozen=True)

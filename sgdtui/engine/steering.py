@@ -45,8 +45,10 @@ def nudged_settings(config: LaneConfig, nudge: Nudge) -> dict[str, Any]:
     if what == "schedule":  # the next schedule in the cycle, with its default parameters
         return {"schedule": next_schedule_name(config.schedule)}
     if what == "coupling":
-        index = COUPLINGS.index(config.coupling) if config.coupling in COUPLINGS else -1
-        return {"coupling": COUPLINGS[(index + 1) % len(COUPLINGS)]}
+        rules = [r for r in COUPLINGS if r != "adam" or ("eps" in config.hyper and any(
+            k in config.hyper for k in ("betas", "n_g", "n_s")))]  # adam's rule needs eps and windows
+        index = rules.index(config.coupling) if config.coupling in rules else -1
+        return {"coupling": rules[(index + 1) % len(rules)]}
     if what == "noise":
         return {"noise": next_noise(config.noise, direction)}
     raise CommandError(f"unknown nudge {what!r} (one of {', '.join(NUDGES)})")

@@ -100,7 +100,7 @@ class SurfaceLane(LaneSteering):
         self.generator = torch.Generator().manual_seed(lane_seed(self.seed, self.seed_name, "grad"))
         self.optimizer_generator = torch.Generator().manual_seed(lane_seed(self.seed, self.seed_name, "optimizer"))
         self.row_values = {key: self._expand(value) for key, value in self.rows.items()}
-        hyper = dict(cfg.hyper)
+        hyper = cfg.optimizer_hyper()
         for key, value in self.row_values.items():
             if key in hyper:
                 hyper[key] = value
@@ -226,7 +226,9 @@ class SurfaceLane(LaneSteering):
         if rule != "none":
             spec = self.spec
             momentum = self.setting("momentum") if spec.heavy_ball and "momentum" in cfg.hyper else 0.0
-            scheduled = rowwise(lambda lr, b, mu: couple(rule, lr, int(b), mu), scheduled, self.setting("batch"), momentum)
+            eps = cfg.hyper.get("eps")
+            scheduled = rowwise(lambda lr, b, mu: couple(rule, lr, int(b), mu, eps), scheduled, self.setting("batch"),
+                                momentum)
         if self.schedule.name == "constant":  # the same every step until the config changes
             self._lr_cache = (self.config, self.schedule, scheduled)
         return scheduled

@@ -107,7 +107,7 @@ class MLPRace(Race):
 
     def _setup(self, cfg: LaneConfig) -> LaneSetup:
         spec = cfg.spec
-        hyper = dict(cfg.hyper)
+        hyper = cfg.optimizer_hyper()
         opt_gen = torch.Generator(device=self.device).manual_seed(lane_seed(self.seed, cfg.name, "optimizer") >> 2)
 
         def make_optimizer(params):

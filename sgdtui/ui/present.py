@@ -3,13 +3,14 @@ table rows, status text (the colours and number formats are shared with MLP mode
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.engine.snapshot import LaneSnapshot, Snapshot
 from sgdtui.engine.surface_race import SurfaceLaneSnapshot
+from sgdtui.ui.formatting import cell, fmt  # noqa: F401 - re-exported
+from sgdtui.ui.present_lab import lab_row, lr_preview, sums_text, temperature_text
 from sgdtui.ui.widgets.contour import TrajectoryView
 from sgdtui.ui.widgets.loss import LossSeries
 
@@ -72,46 +73,52 @@ def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | N
         views.append(TrajectoryView(
             name=lane.name, color=colours.plot(lane.name), paths=paths, current=lane.current,
             diverged=~lane.alive, selected=lane.name == selected, glyph=colours.glyph(lane.name),
+            flow=lane.flow_path, swa=lane.swa_points,
         ))
     return views
 
 
+def dimmed(rgb: tuple[int, int, int], dark: bool) -> tuple[int, int, int]:
+    """A lane's colour halfway to the background: its SWA curve, its flow reference."""
+    background = (30, 30, 30) if dark else (255, 255, 255)
+    return tuple(int(0.55 * c + 0.45 * b) for c, b in zip(rgb, background))
+
+
 def loss_series(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[LossSeries]:
-    return [
-        LossSeries(lane.name, colours.plot(lane.name), np.asarray(lane.steps, dtype=np.float64),
-                   np.asarray(lane.loss_curve, dtype=np.float64), selected=lane.name == selected,
-                   diverged_at=lane.diverged_at if lane.status.startswith("diverged") else None)
-        for lane in snapshot.lanes
-    ]
+    """Each lane's loss curve, and its averaged iterate's (SWA) as a dimmer second curve."""
+    series = []
+    for lane in snapshot.lanes:
+        series.append(LossSeries(lane.name, colours.plot(lane.name), np.asarray(lane.steps, dtype=np.float64),
+                                 np.asarray(lane.loss_curve, dtype=np.float64), selected=lane.name == selected,
+                                 diverged_at=lane.diverged_at if lane.status.startswith("diverged") else None))
+        if lane.swa_loss is not None and len(lane.swa_loss):
+            series.append(LossSeries(f"{lane.name} swa", dimmed(colours.plot(lane.name), colours.dark),
+                                     np.asarray(lane.swa_steps, dtype=np.float64),
+                                     np.asarray(lane.swa_loss, dtype=np.float64)))
+    return series
+
+
+def range_test_series(snapshot: Snapshot, colours: LaneColours, selected: str | None):
+    """The range test's picture when the selected lane is on the range-test schedule: loss against
+    lr for every range-test lane, and a mark at each one's suggested lr (None: not that view)."""
+    lane = next((lane for lane in snapshot.lanes if lane.name == selected), None)
+    if lane is None or lane.schedule_name != "range-test":
+        return None
+    series, marks = [], []
+    for other in snapshot.lanes:
+        if other.schedule_name != "range-test" or len(other.lrs) < 2:
+            continue
+        colour = colours.plot(other.name)
+        series.append(LossSeries(other.name, colour, np.asarray(other.lrs[1:], dtype=np.float64),
+                                 np.asarray(other.loss_curve[1:], dtype=np.float64), selected=other.name == selected,
+                                 diverged_at=None))
+        if other.range_test is not None and other.range_test.suggested_lr is not None:
+            marks.append((other.range_test.suggested_lr, colour))
+    return series, marks
 
 
 def legend_entries(snapshot: Snapshot, colours: LaneColours) -> list[tuple[str, str, str]]:
     return [(lane.name, colours.glyph(lane.name), colours.rich(lane.name)) for lane in snapshot.lanes]
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    """Compact number: 3 significant digits, '—' for none (or a metric that does not apply),
-    'inf'/'nan' as such."""
-    if value is None:
-        return "—"
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.{digits}g}"
-
-
-def cell(value: float | None, width: int) -> str:
-    """A number that fits a table column of ``width``: fewer digits and a short exponent first."""
-    for digits in (3, 2, 1):
-        text = fmt(value, digits)
-        mantissa, _, exponent = text.partition("e")
-        if exponent:  # 1.78e-05 -> 1.78e-5, 2e+06 -> 2e6
-            text = f"{mantissa}e{int(exponent)}"
-        if len(text) <= width:
-            return text
-    return text
 
 
 def coupling_text(optimizer: str, hyper: dict, coupling: str) -> str:
@@ -211,8 +218,10 @@ def status_text(snapshot: Snapshot, *, selected: str | None, running: bool, spee
         hessian = lane.hessian.describe()
     else:  # a newly selected lane's read-out comes with the next snapshot
         hessian = "Hessian: n/a (diverged)" if not lane.alive.any() else "Hessian: …"
-    detail = [f"▶ {lane.name} ({lane.optimizer})", lr_detail(lane), f"T {fmt(lane.temperature)}", hessian]
-    return head + "\n" + " · ".join(detail)
+    detail = [f"▶ {lane.name} ({lane.optimizer})", lr_detail(lane), lr_preview(lane), temperature_text(lane),
+              sums_text(lane), hessian]
+    lab = lab_row(lane)
+    return head + "\n" + " · ".join(p for p in detail if p) + ("\n" + lab if lab else "")
 
 
 def anatomy_text(anatomy) -> str:

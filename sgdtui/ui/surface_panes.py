@@ -20,13 +20,14 @@ from sgdtui.ui.present import (
     anatomy_text,
     legend_entries,
     loss_series,
+    range_test_series,
     status_text,
     surface_rows,
     trajectory_views,
 )
 from sgdtui.ui.view_base import ModeView, ViewContext
 from sgdtui.ui.widgets.colourbar import ColourBar
-from sgdtui.ui.widgets.contour import Arrow, ContourPlot, Shading
+from sgdtui.ui.widgets.contour import Arrow, ContourPlot, Density, Shading
 from sgdtui.ui.widgets.legend import Legend
 from sgdtui.ui.widgets.loss import LossPlot
 
@@ -44,7 +45,7 @@ class SurfaceView(ModeView):
     kind: ClassVar[str] = "surface"
     actions: ClassVar[frozenset[str]] = frozenset({"pan", "zoom", "noise", "quick_surface", "pick_surface",
                                                    "expression", "reset_view", "crosshair", "place_start",
-                                                   "cancel_crosshair"})
+                                                   "cancel_crosshair", "toggle_density", "toggle_flow"})
     # Actions that only make sense while the crosshair is up (enter, escape).
     crosshair_actions: ClassVar[frozenset[str]] = frozenset({"place_start", "cancel_crosshair"})
     ARROW_SHARE = 0.15  # the update anatomy's longest arrow, as a share of the view
@@ -60,6 +61,19 @@ class SurfaceView(ModeView):
         self._shown: tuple | None = None  # what the plots show: a frame that only brings a new
         # Hessian read-out (a refresh after tab) redraws nothing here
         self.crosshair: tuple[float, float] | None = None
+        self.density_view = False  # the contour pane shows the selected lane's stationary density
+
+    def _density_of(self, lane, context: ViewContext) -> Density | None:
+        stationary = getattr(lane, "stationary", None)
+        if stationary is None or stationary.counts is None or stationary.box is None:
+            return None
+        return Density(stationary.box, stationary.counts, stationary.gibbs, context.colours.plot(lane.name))
+
+    def suggested_lr(self, snapshot: Snapshot, name: str | None) -> float | None:
+        """The range test's suggested lr of lane ``name`` (None: not on the range test, or too early)."""
+        lane = next((lane for lane in snapshot.lanes if lane.name == name), None)
+        reading = getattr(lane, "range_test", None)
+        return None if reading is None else reading.suggested_lr
 
     def compose(self) -> ComposeResult:
         with Vertical(id="contour-pane"):
@@ -83,14 +97,26 @@ class SurfaceView(ModeView):
         lane = next((lane for lane in snapshot.lanes if lane.name == context.selected), None)
         if arrows and lane is not None:  # paused: the arrows' numbers, in the pane's title
             title = f"{surface.name} · {anatomy_text(lane.anatomy)}"
+        density = self._density_of(lane, context) if self.density_view else None
+        if self.density_view:
+            title = f"{surface.name} · density of {lane.name}" if density is not None else (
+                f"{surface.name} · density: the selected lane has no burn_in (K sets one)")
         shown = (key, snapshot.version, snapshot.clock, context.selected, context.log_scale, id(context.colours),
-                 snapshot.lane_names(), context.colours.dark, title)
+                 snapshot.lane_names(), context.colours.dark, title, self.density_view)
         if shown == self._shown:
             return
         self._shown = shown
-        self.query_one(ContourPlot).show(trajectory_views(snapshot, context.colours, context.selected), title=title)
-        self.query_one(LossPlot).show(loss_series(snapshot, context.colours, context.selected), context.log_scale,
-                                      y_label="loss")
+        contour = self.query_one(ContourPlot)
+        contour.set_density(density)
+        contour.show(trajectory_views(snapshot, context.colours, context.selected), title=title)
+        range_test = range_test_series(snapshot, context.colours, context.selected)
+        if range_test is not None:  # the range test's own picture: loss against lr
+            series, marks = range_test
+            self.query_one(LossPlot).show(series, context.log_scale, title="range test", y_label="loss vs lr",
+                                          x_log=True, marks=marks)
+        else:
+            self.query_one(LossPlot).show(loss_series(snapshot, context.colours, context.selected),
+                                          context.log_scale, y_label="loss")
         self.query_one(Legend).show(legend_entries(snapshot, context.colours), context.selected)
 
     def table(self, snapshot: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:

@@ -47,5 +47,9 @@ class ModeView(Horizontal):
                frames_per_second: float | None) -> str:
         raise NotImplementedError
 
+    def suggested_lr(self, snapshot: Snapshot, name: str | None) -> float | None:
+        """The range test's suggested lr of lane ``name`` (None: this view reads none)."""
+        return None
+
     def forget(self) -> None:
         """A new session: drop what the view remembers of the old one."""

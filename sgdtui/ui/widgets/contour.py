@@ -41,6 +41,7 @@ CURRENT_MARKER = "●"
 DIVERGED_MARKER = "✗"
 MINIMUM_MARKER = "★"
 CROSSHAIR = "┼"
+SWA_MARKER = "◎"  # a lane's averaged iterate
 # Arrow heads by direction, counter-clockwise from east, for the update anatomy.
 ARROW_HEADS = ("→", "↗", "↑", "↖", "←", "↙", "↓", "↘")
 
@@ -56,6 +57,19 @@ class TrajectoryView:
     diverged: np.ndarray  # (N,) bool
     selected: bool = False
     glyph: str = CURRENT_MARKER  # the lane's marker for its current points
+    flow: np.ndarray | None = None  # (M, 2) the gradient-flow reference, drawn dimmed
+    swa: np.ndarray | None = None  # (N, 2) the averaged iterate (SWA), its own marker
+
+
+@dataclass(frozen=True)
+class Density:
+    """The density view of one lane: its histogram of positions ``counts[ix, iy]`` over ``box``
+    (shaded), and the Gibbs density ``gibbs`` on the same cells as level lines (None: no T_G)."""
+
+    box: tuple[tuple[float, float], tuple[float, float]]
+    counts: np.ndarray
+    gibbs: np.ndarray | None
+    color: PlotColor
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,14 @@ class ContourPlot(BraillePlot):
         self._shading: Shading | None = None
         self.crosshair: tuple[float, float] | None = None
         self._arrows: tuple[Arrow, ...] = ()
+        self._density: Density | None = None
+        self._density_lines: tuple[int, list[np.ndarray]] | None = None  # (id of the gibbs array, lines)
+
+    def set_density(self, density: Density | None) -> None:
+        """Show a lane's stationary histogram and its Gibbs density's level lines (None: off)."""
+        if density is not self._density:
+            self._density = density
+            self._data_changed()
 
     @property
     def view(self) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -290,9 +312,66 @@ class ContourPlot(BraillePlot):
             frozen.append(point)
         return np.array(frozen, dtype=np.float64).reshape(-1, 2)
 
+    def _density_layers(self, grid: CanvasGrid) -> list[CellLayer]:
+        """The histogram as cell backgrounds (log of the count, over the theme's background) and
+        the Gibbs density's highest-density contours holding 50, 90 and 99 % of its mass."""
+        density = self._density
+        counts = np.asarray(density.counts, dtype=np.float64)
+        (bx0, bx1), (by0, by1) = density.box
+        bins = counts.shape[0]
+        cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows), indexing="ij")
+        cols, rows = cols.ravel(), rows.ravel()
+        xs, ys = grid.cell_centres(cols, rows)
+        inside = (xs >= bx0) & (xs < bx1) & (ys >= by0) & (ys < by1)
+        ix = np.clip(((xs - bx0) / (bx1 - bx0) * bins).astype(int), 0, bins - 1)
+        iy = np.clip(((ys - by0) / (by1 - by0) * bins).astype(int), 0, bins - 1)
+        values = np.where(inside, counts[ix, iy], 0.0)
+        layers = []
+        peak = values.max()
+        if peak > 0:
+            keep = values > 0
+            weight = np.log1p(values[keep]) / np.log1p(peak)
+            background = np.asarray(self._background(), dtype=np.float64)
+            colour = np.asarray(density.color, dtype=np.float64)
+            mixed = (background[None, :] * (1 - 0.85 * weight[:, None]) + colour[None, :] * 0.85 * weight[:, None])
+            layers.append(CellLayer(cols[keep], rows[keep], None, None,
+                                    backgrounds=[tuple(int(c) for c in rgb) for rgb in mixed.round()]))
+        if density.gibbs is not None:
+            dots = [rasterize_polyline(line, grid) for line in self._gibbs_lines(density)]
+            if dots:
+                cells = braille_cells(np.concatenate(dots), grid)
+                line_rgb = (255, 255, 255) if self._dark() else (0, 0, 0)
+                layers.append(CellLayer(cells.cols, cells.rows, cells.glyphs, line_rgb, "bold"))
+        return layers
+
+    def _gibbs_lines(self, density: Density) -> list[np.ndarray]:
+        cached = self._density_lines
+        if cached is not None and cached[0] == id(density.gibbs):
+            return cached[1]
+        import contourpy
+
+        gibbs = np.asarray(density.gibbs, dtype=np.float64)
+        order = np.sort(gibbs.ravel())[::-1]
+        mass = np.cumsum(order)
+        levels = sorted({float(order[min(np.searchsorted(mass, q), order.size - 1)]) for q in (0.5, 0.9, 0.99)})
+        bins = gibbs.shape[0]
+        (bx0, bx1), (by0, by1) = density.box
+        xs = bx0 + (np.arange(bins) + 0.5) * (bx1 - bx0) / bins
+        ys = by0 + (np.arange(bins) + 0.5) * (by1 - by0) / bins
+        generator = contourpy.contour_generator(xs, ys, gibbs.T)
+        lines = [np.asarray(line) for level in levels if level > 0 for line in generator.lines(level) if len(line) > 1]
+        self._density_lines = (id(density.gibbs), lines)
+        return lines
+
     def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
         marker_colour = (255, 255, 255) if self._dark() else (0, 0, 0)
-        layers = [*self._level_layers(grid), marker_layer(self._minima, grid, MINIMUM_MARKER, marker_colour, "bold")]
+        base = self._density_layers(grid) if self._density is not None else self._level_layers(grid)
+        layers = [*base, marker_layer(self._minima, grid, MINIMUM_MARKER, marker_colour, "bold")]
+        for lane in self._trajectories:  # the gradient-flow references, dimmed, under the paths
+            if lane.flow is not None and len(lane.flow) > 1:
+                dim = tuple(int(0.55 * c + 0.45 * b) for c, b in zip(lane.color, self._background()))
+                flow = decimate_path(np.asarray(lane.flow), grid.xlim, grid.ylim, grid.cols, grid.rows)
+                layers.append(cells_layer(braille_cells(rasterize_polyline(flow, grid), grid), dim))
         # Selected lane last, so it is drawn over the others.
         lanes = sorted(self._trajectories, key=lambda lane: lane.selected)
         live_keys = set()
@@ -314,6 +393,9 @@ class ContourPlot(BraillePlot):
             layers.append(
                 marker_layer(self._frozen_points(lane), grid, DIVERGED_MARKER, lane.color, "bold", pin_to_edge=True)
             )
+        for lane in lanes:
+            if lane.swa is not None:
+                layers.append(marker_layer(as_points(lane.swa, "swa"), grid, SWA_MARKER, lane.color, "bold"))
         if self.crosshair is not None:
             layers.append(marker_layer(np.array([self.crosshair]), grid, CROSSHAIR, marker_colour, "bold",
                                        pin_to_edge=True))

@@ -14,6 +14,9 @@ class StatusLine(Static):
 
     def show(self, text: str) -> None:
         if text != self.text:
+            rows = text.count("\n") + 1
+            if rows != self.text.count("\n") + 1 and rows >= 2:
+                self.styles.height = rows  # a third row only while the Lab has something to say
             self.text = text
             self.update(text)
 
