@@ -161,7 +161,7 @@ class LaneLab:
         if lane.row_values:
             return None
         lr = lane.effective_lr
-        return course_temperature(lane.spec.name, lane.config.hyper, lane.optimizer.state, lr,
+        return course_temperature(lane.spec.name, lane.config.optimizer_hyper(), lane.optimizer.state, lr,
                                   lane.config.batch, columns=slice(0, lane.n))
 
     def gibbs_temperature(self) -> float | None:
@@ -177,7 +177,7 @@ class LaneLab:
         lane = self.lane
         if lane.row_values or lambda_max is None or not math.isfinite(lambda_max) or lambda_max <= 0:
             return None
-        lr_eff = preconditioned_lr(lane.spec.name, lane.config.hyper, lane.optimizer.state, lane.effective_lr,
+        lr_eff = preconditioned_lr(lane.spec.name, lane.config.optimizer_hyper(), lane.optimizer.state, lane.effective_lr,
                                    columns=slice(0, lane.n))
         if lr_eff is None:
             return None

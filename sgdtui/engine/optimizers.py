@@ -58,7 +58,7 @@ NESTEROV = _flag("nesterov", "Nesterov look-ahead momentum")
 WEIGHT_DECAY = _log("weight_decay", 0.0, 1e3, "weight decay λ (L2 pull toward 0)", first=1e-4)
 BETAS = ParamSpec("betas", (0.9, 0.999), "pair", 0.0, 1.0, high_open=True, step="decay",
                   help="EMA decays (β1 for the gradient, β2 for its square)")
-EPS = _log("eps", 1e-8, 1.0, "ε added to the denominator for stability")
+EPS = _log("eps", 1e-8, 1e3, "ε added to the denominator for stability (large: Adam tends to SGD with lr/ε)")
 AMSGRAD = _flag("amsgrad", "keep the running max of the second moment")
 
 

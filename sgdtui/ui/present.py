@@ -66,10 +66,13 @@ class LaneColours:
         return LANE_GLYPHS[self.index(name) % len(LANE_GLYPHS)]
 
 
-def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | None) -> list[TrajectoryView]:
+def trajectory_views(snapshot: Snapshot, colours: LaneColours, selected: str | None,
+                     paths_shown: bool = True) -> list[TrajectoryView]:
+    """What the contour pane draws per lane; without ``paths_shown`` (the density view) only the
+    current points, so the histogram under them stays readable."""
     views = []
     for lane in snapshot.lanes:
-        paths = tuple(lane.positions[:, i, :] for i in range(lane.positions.shape[1]))
+        paths = tuple(lane.positions[:, i, :] for i in range(lane.positions.shape[1])) if paths_shown else ()
         views.append(TrajectoryView(
             name=lane.name, color=colours.plot(lane.name), paths=paths, current=lane.current,
             diverged=~lane.alive, selected=lane.name == selected, glyph=colours.glyph(lane.name),
@@ -168,21 +171,28 @@ def lr_detail(lane: LaneSnapshot) -> str:
 
 # (label, width): every column fits 120 terminal columns together, and widths never jump.
 SURFACE_COLUMNS = (("lane", 14), ("optim.", 8), ("lr", 7), ("β", 6), ("B", 4), ("λ", 6), ("loss", 7),
-                   ("|g|", 6), ("temp.", 6), ("noise", 5), ("cpl.", 4), ("sched.", 7), ("status", STATUS_WIDTH))
+                   ("|g|", 6), ("T_G", 6), ("noise", 5), ("cpl.", 4), ("sched.", 7), ("status", STATUS_WIDTH))
 
 
 # What a narrow terminal gives up first (the status line has the selected lane's in full).
-SURFACE_DROP = ("noise", "sched.", "cpl.", "optim.", "λ", "temp.", "|g|", "β")
+SURFACE_DROP = ("noise", "sched.", "cpl.", "optim.", "λ", "T_G", "|g|", "β")
 
 
 def surface_rows(snapshot: Snapshot) -> dict[str, list[str]]:
     """The lanes table's cells after each lane's name (see SURFACE_COLUMNS)."""
     return {lane.name: [OPTIMIZER_SHORT.get(lane.optimizer, lane.optimizer), cell(lane.effective_lr, 7),
                         decay_text(lane), cell(lane.batch, 4), cell(lane.hyper.get("weight_decay"), 6),
-                        lane_loss_text(lane), lane_grad_text(lane), cell(lane.temperature, 6), cell(lane.noise, 5),
+                        lane_loss_text(lane), lane_grad_text(lane), temperature_cell(lane), cell(lane.noise, 5),
                         COUPLING_SHORT.get(lane.coupling, lane.coupling),
                         SCHEDULE_SHORT.get(lane.schedule_name, lane.schedule_name), status_cell(lane.status)]
             for lane in snapshot.lanes}
+
+
+def temperature_cell(lane: LaneSnapshot) -> str:
+    """The lane's Gibbs temperature ('-' where none is defined), '!' when its step is past the
+    stability limit at its point (the coupling rules stop holding there)."""
+    text = "-" if lane.gibbs_temperature is None else cell(lane.gibbs_temperature, 5 if lane.warnings else 6)
+    return text + ("!" if any(w.startswith("lr·λmax") for w in lane.warnings) else "")
 
 
 def lane_loss_text(lane: SurfaceLaneSnapshot) -> str:

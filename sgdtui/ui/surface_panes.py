@@ -108,7 +108,11 @@ class SurfaceView(ModeView):
         self._shown = shown
         contour = self.query_one(ContourPlot)
         contour.set_density(density)
-        contour.show(trajectory_views(snapshot, context.colours, context.selected), title=title)
+        self.query_one(ColourBar).note(
+            "shade: log of the lane's position count after burn-in · lines: exp(-L/T_G) holding 50/90/99% of its mass"
+            if density is not None else None)
+        contour.show(trajectory_views(snapshot, context.colours, context.selected, paths_shown=density is None),
+                     title=title)
         range_test = range_test_series(snapshot, context.colours, context.selected)
         if range_test is not None:  # the range test's own picture: loss against lr
             series, marks = range_test

@@ -16,9 +16,16 @@ HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
     ("schedule", "lr(t) as a function of the step count: step, cosine, warm-up, cyclic, one-cycle, ..."),
     ("coupling", "how lr follows the batch: none (η fixed), linear (η = B·η₀), sqrt (η = √B·η₀),"
                  " momentum (η = (1-μ)·B·η₀; shown \"momentum (μ=0)\" for a lane without heavy-ball"
-                 " momentum, where it equals linear)."),
+                 " momentum, where it equals linear), adam (ε = ε₀√B, η = ε·B·η₀, EMA windows N₀/B:"
+                 " the course's Adam reparameterization; sqrt is the rule that keeps Adam's temperature)."),
     ("noise", "std of Gaussian gradient noise per example (divided by √B): makes any surface stochastic."),
-    ("temp.", "temperature η/(B·(1-μ)): the noise level SGD samples at; what coupling rules hold fixed."),
+    ("T", "the course's temperature η_eff/B (×1/(1-μ) with heavy-ball momentum; η_eff = η/(√v̂+ε) for"
+          " Adam's family, averaged over coordinates): what coupling rules hold fixed. Status line."),
+    ("T_G", "the Gibbs temperature: the run samples exp(-L/T_G) at equilibrium. σ²·T/2 with gradient noise σ"
+            " (n/N), plus T for SGLD; '-' where no such density exists (LARS, LAMB, minibatch data noise)."
+            " '!' marks a step past 2/λmax at the lane's point: the coupling rules stop holding there."),
+    ("Σlr, Σlr²", "Robbins-Monro partial sums: a schedule converges when Σlr grows without bound and Σlr²"
+                  " stays finite (status line, summary.json)."),
     ("λ", "weight decay, an L2 pull of every weight toward 0, any optimizer, both modes (d: 0 -> 1e-4 ->"
           " ×10^¼ ..., D back); MLP mode shows it in the table."),
     ("λη", "MLP mode: intrinsic learning rate η·λ; with normalization it sets the equilibrium of ‖w‖."),
