@@ -23,9 +23,19 @@ from sgdtui.engine.surfaces import SurfaceRegistry
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 LANE_KEYS = {"final_loss", "best_loss", "steps_to_min", "diverged_at", "wall_time"}
-# sha256 of every example's CSV output, recorded before the seams redesign (issue 8): refactors
-# must keep replays byte-identical. A change to an example's numbers updates this file on purpose.
+# sha256 of every example's CSV output (the first REPLAY_STEPS steps, every EVERY-th row): refactors
+# must keep replays byte-identical. A change to an example's numbers updates this file on purpose
+# (tests/fixtures/rehash.py). The lessons' full runs are checked for what they show in test_lessons.py.
 CSV_HASHES = json.loads((ROOT / "tests" / "fixtures" / "example_csv_sha256.json").read_text())
+REPLAY_STEPS, EVERY = 300, 25
+
+
+def replay_arguments(script: Path) -> list[str]:
+    """The pinned replay of an example: at most REPLAY_STEPS steps, every EVERY-th row."""
+    import tomllib
+
+    steps = tomllib.loads(script.read_text()).get("steps", REPLAY_STEPS)
+    return ["--steps", str(min(steps, REPLAY_STEPS)), "--every", str(EVERY)]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -40,7 +50,7 @@ def test_there_are_examples():
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_example_replays(script, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["replay", str(script), "--out", str(out)]) == 0
+    assert main(["replay", str(script), "--out", str(out), *replay_arguments(script)]) == 0
     printed = capsys.readouterr()
     assert printed.err == ""
     summary = json.loads((out / "summary.json").read_text())
@@ -94,9 +104,11 @@ def test_steps_override_and_summary_numbers(tmp_path, capsys):
     rows = [r for r in read_csv(out / "trajectories.csv") if r["lane"] == "gd"]
     losses = [float(r["loss"]) for r in rows]
     assert gd["final_loss"] == losses[-1] and gd["best_loss"] == min(losses)
-    # GD at lr 0.5 reaches the least-squares minimum (-1, 3)
-    assert float(rows[-1]["x"]) == pytest.approx(-1.0, abs=0.02)
-    assert float(rows[-1]["y"]) == pytest.approx(3.0, abs=0.05)
+    # Normalized GD at lr 0.5 (the tutorial's update): every step is 0.5 long; it walks to the
+    # least-squares fit near (-1, 3) and then hops around it, never further than one step.
+    xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    np.testing.assert_allclose(np.linalg.norm(np.diff(xy, axis=0), axis=1), 0.5, rtol=1e-12)
+    assert np.hypot(xy[-1, 0] + 1.0, xy[-1, 1] - 3.0) <= 0.5 + 0.01
 
 
 def test_a_diverging_lane_in_the_summary(tmp_path, capsys):
