@@ -20,7 +20,13 @@ import torch
 from sgdtui.engine.flow import GradientFlow
 from sgdtui.engine.rangetest import read_range_test
 from sgdtui.engine.stationary import Box, StationaryStats
-from sgdtui.engine.temperature import course_temperature, gibbs_temperature, preconditioned_lr, stability_limit
+from sgdtui.engine.temperature import (
+    ADAPTIVE,
+    course_temperature,
+    gibbs_temperature,
+    preconditioned_lr,
+    stability_limit,
+)
 
 if TYPE_CHECKING:
     from sgdtui.engine.surface_race import SurfaceLane
@@ -176,6 +182,10 @@ class LaneLab:
         """lr_eff * lambda_max past the step's stability limit at the lane's point."""
         lane = self.lane
         if lane.row_values or lambda_max is None or not math.isfinite(lambda_max) or lambda_max <= 0:
+            return None
+        if lane.spec.name in ADAPTIVE and lane.config.noise == 0:
+            # Without gradient noise an adaptive step lr/sqrt(v) only mirrors the gradient's size
+            # (huge near a minimum, where the update itself is tiny): no temperature to protect.
             return None
         lr_eff = preconditioned_lr(lane.spec.name, lane.config.optimizer_hyper(), lane.optimizer.state, lane.effective_lr,
                                    columns=slice(0, lane.n))
