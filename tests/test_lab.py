@@ -142,3 +142,18 @@ def test_cloud_starts_round_trip_through_the_table():
     assert len(cfg.starts) == 5 and all(0 <= x <= 1 and 2 <= y <= 3 for x, y in cfg.starts)
     again = LaneConfig.from_table(cfg.to_table())
     assert again.starts == cfg.starts and again.to_table()["starts"]["sample"] == 5
+
+
+def test_a_step_past_two_over_lambda_max_is_marked():
+    # The old batch-coupling example: 16 x 0.002 on ill-conditioned, where 2/lambda_max = 0.02.
+    lanes = [LaneConfig.from_table({"name": "coupled", "optimizer": "sgd", "lr": 0.002, "batch": 16,
+                                    "coupling": "linear", "noise": 5.0}),
+             LaneConfig.from_table({"name": "fine", "optimizer": "sgd", "lr": 0.002, "noise": 5.0})]
+    session = Session({"surface": "ill-conditioned"}, lanes)
+    snapshot = session.snapshot(costly=True)
+    coupled, fine = snapshot.lane("coupled"), snapshot.lane("fine")
+    assert any(w.startswith("lr·λmax = 3.2") for w in coupled.warnings), coupled.warnings
+    assert not fine.warnings
+    from sgdtui.ui.present import temperature_cell
+
+    assert temperature_cell(coupled).endswith("!") and not temperature_cell(fine).endswith("!")
