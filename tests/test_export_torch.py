@@ -164,8 +164,6 @@ def test_a_lane_added_by_an_event_exports_from_its_restart(tmp_path):
 
 @pytest.mark.parametrize("example, lane", [
     ("linear-regression-gd-vs-sgd", "sgd-b4"),  # minibatches drawn from the lane's stream
-    ("langevin", "sgld"),  # 16 start points (the tensor path), SGLD's own noise stream
-    ("batch-coupling", "b16-linear"),  # diverges: stopped where it left the bound
     ("pathological-gd-lrs", "gd-3.0"),  # oscillating: any round-off would grow
     ("pathological-four-at-2.5", "rmsprop"),  # across the kink of |y| again and again
     ("lr-range-test", "adam-range"),
@@ -175,6 +173,43 @@ def test_examples_export_to_the_replays_trajectory_to_the_bit(example, lane, tmp
     source = export_lane(script, lane)
     assert_same_trajectory(replay_rows(ROOT / "examples" / f"{example}.toml", lane, tmp_path),
                            exported_rows(source, tmp_path / "program.py"))
+
+
+CLOUD_AND_DIVERGENCE = """version = 1
+seed = 3
+steps = 200
+[problem]
+surface = "himmelblau"
+[[lanes]]
+name = "sgld"
+optimizer = "sgld"
+lr = 0.001
+temperature = 2.0
+starts = { sample = 19, x = [-2.0, 2.0], y = [-2.0, 2.0], seed = 4 }
+[[lanes]]
+name = "b16-linear"
+optimizer = "sgd"
+lr = 0.002
+batch = 16
+coupling = "linear"
+noise = 5.0
+[[events]]
+step = 0
+caption = "a caption is no lane event"
+"""
+
+
+@pytest.mark.parametrize("lane", [
+    "sgld",  # 19 start points (the tensor path, padded to 32), SGLD's own noise stream
+    "b16-linear",  # diverges: stopped where it left the bound
+])
+def test_a_cloud_and_a_diverging_lane_export_to_the_bit(lane, tmp_path):
+    path = tmp_path / "s.toml"
+    # SGLD's cloud on himmelblau; the coupled lane on ill-conditioned, where 16 x 0.002 > 2/lambda_max.
+    path.write_text(CLOUD_AND_DIVERGENCE if lane == "sgld"
+                    else CLOUD_AND_DIVERGENCE.replace('surface = "himmelblau"', 'surface = "ill-conditioned"'))
+    source = export_lane(load_script(path, registry=REGISTRY), lane)
+    assert_same_trajectory(replay_rows(path, lane, tmp_path), exported_rows(source, tmp_path / "program.py"))
 
 
 def test_autograd_mode_agrees_to_round_off_on_a_smooth_trajectory(tmp_path):

@@ -45,7 +45,10 @@ def test_every_example_round_trips_compact_and_url_safe(script):
 def test_replaying_the_string_gives_the_scripts_pinned_bytes(name, tmp_path, capsys):
     share = share_of(ROOT / "examples" / name)
     out = tmp_path / "out"
-    assert main(["replay", "--script-string", share, "--out", str(out), "--quiet"]) == 0
+    from tests.test_replay_cli import replay_arguments
+
+    assert main(["replay", "--script-string", share, "--out", str(out), "--quiet",
+                 *replay_arguments(ROOT / "examples" / name)]) == 0
     assert capsys.readouterr().err == ""
     pinned = {key.split(":", 1)[1]: digest for key, digest in CSV_HASHES.items() if key.startswith(name + ":")}
     assert pinned

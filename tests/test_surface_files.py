@@ -117,11 +117,13 @@ def test_expression_surface_claims(path: Path):
     if not minima:
         return
     min_value = spec["min_value"]
+    # min_value is the lowest of the listed minima (a surface may list local ones too: its basins).
+    assert min_value == pytest.approx(min(value_and_gradient(spec["expr"], m)[0] for m in minima), abs=TOLERANCE)
     for minimum in minima:
         assert spec["xlim"][0] <= minimum[0] <= spec["xlim"][1]
         assert spec["ylim"][0] <= minimum[1] <= spec["ylim"][1]
         value, grad = value_and_gradient(spec["expr"], minimum)
-        assert value == pytest.approx(min_value, abs=TOLERANCE)
+        assert value >= min_value - TOLERANCE
         if torch.isfinite(grad).all():
             assert grad.norm().item() < TOLERANCE, f"gradient {grad.tolist()} at {minimum}"
         else:
@@ -131,7 +133,7 @@ def test_expression_surface_claims(path: Path):
         angles = torch.linspace(0, 2 * math.pi, 64, dtype=torch.float64)
         for radius in (1e-4, 1e-2):
             ring = evaluate(spec["expr"], minimum[0] + radius * angles.cos(), minimum[1] + radius * angles.sin())
-            assert ring.min().item() >= min_value - 1e-12
+            assert ring.min().item() >= value - 1e-12  # a local minimum at least
     grid_x, grid_y = view_grid(spec)
     lowest = fn(grid_x, grid_y).min().item()
     assert lowest >= min_value - TOLERANCE, f"grid point at {lowest} is below min_value {min_value}"
