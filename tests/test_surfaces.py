@@ -122,7 +122,7 @@ def test_linear_regression_data_is_the_tutorials():
 
 def test_hessian_info_saddle():
     info = hessian_info(REGISTRY.get("saddle"), (0.3, -0.7))
-    assert info.eigenvalues == pytest.approx((-2.0, 2.0), abs=1e-12)
+    assert info.eigenvalues == pytest.approx((-2.0, 2.0), abs=1e-9)  # central differences of the gradient
     assert info.kind == "saddle"
     assert info.stability_lr == pytest.approx(1.0)
 
@@ -130,7 +130,7 @@ def test_hessian_info_saddle():
 def test_hessian_info_ill_conditioned_has_condition_number_100():
     info = hessian_info(REGISTRY.get("ill-conditioned"), (1.0, 2.0))
     lo, hi = info.eigenvalues
-    assert (lo, hi) == pytest.approx((1.0, 100.0), rel=1e-12)
+    assert (lo, hi) == pytest.approx((1.0, 100.0), rel=1e-8)
     assert hi / lo == pytest.approx(100.0)
     assert info.kind.startswith("minimum")
     assert info.stability_lr == pytest.approx(0.02)
@@ -151,7 +151,7 @@ def test_hessian_of_rosenbrock_at_its_minimum():
     # [[802, -400], [-400, 200]]
     tr, det = 1002.0, 802 * 200 - 400**2
     disc = math.sqrt(tr**2 / 4 - det)
-    assert info.eigenvalues == pytest.approx((tr / 2 - disc, tr / 2 + disc), rel=1e-9)
+    assert info.eigenvalues == pytest.approx((tr / 2 - disc, tr / 2 + disc), rel=1e-6)
 
 
 GOOD = 'name = "my-bowl"\ndescription = "a bowl"\nexpr = "x**2 + 2*y**2"\nminima = [[0.0, 0.0]]\n'
@@ -237,3 +237,13 @@ def test_builtin_starts_are_inside_the_view():
         for x, y in s.starts:
             assert s.xlim[0] <= x <= s.xlim[1] and s.ylim[0] <= y <= s.ylim[1], s.name
     assert Path(REGISTRY.get("pathological").origin) == Path("built-in")
+
+
+def test_the_hessian_read_out_matches_double_backward_on_every_surface():
+    from sgdtui.engine.surfaces import SurfaceRegistry
+
+    w = torch.tensor([[0.3, -0.7], [1.2, 2.0], [-4.0, 5.0]], dtype=torch.float64)
+    for surface in SurfaceRegistry(include_user_dir=False):
+        ours, exact = surface.hessian(w), surface.hessian_autograd(w)
+        scale = float(exact.abs().max()) + 1e-12
+        assert float((ours - exact).abs().max()) / scale < 1e-6, surface.name
