@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 from sgdtui.engine.commands import AddLane
 from sgdtui.engine.session import Session
 from sgdtui.ui.bindings import BINDINGS, action_name
+from sgdtui.ui.lab_actions import LabActions
 from sgdtui.ui.mlp_actions import DATASET_KEYS, MLPActions
 from sgdtui.ui.modes import MODES, WORKER_KINDS
 from sgdtui.ui.palette import playground_commands
@@ -41,7 +42,7 @@ from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, Ses
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
 
 
-class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions, App):
+class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, LabActions, SessionActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "sgdtui"
     BINDINGS = BINDINGS
