@@ -174,12 +174,12 @@ def test_temperatures_of_mlp_lanes():
     run.advance(6)
     snap = run.snapshot()
     optimizer = run.race.trainer.optimizer(0)
-    steps = []
-    for p in (p for group in optimizer.param_groups for p in group["params"]):
-        state = optimizer.state[p]
-        v_hat = state["exp_avg_sq"] / (1 - 0.999 ** float(state["step"]))
-        steps.append((0.01 / (v_hat.sqrt() + 1e-8)).reshape(-1).double())
-    assert snap.lane("adam").temperature == pytest.approx(float(torch.cat(steps).mean()) / 16, rel=1e-6)
+    v_hat = torch.cat([(optimizer.state[p]["exp_avg_sq"] / (1 - 0.999 ** float(optimizer.state[p]["step"])))
+                       .reshape(-1).double() for group in optimizer.param_groups for p in group["params"]])
+    # The step lr / (sqrt(v_hat) + eps) averaged with weights v_hat (dead units, v_hat = 0, take no noise).
+    weighted = float((v_hat * 0.01 / (v_hat.sqrt() + 1e-8)).sum() / v_hat.sum())
+    assert snap.lane("adam").temperature == pytest.approx(weighted / 16, rel=1e-6)
+    assert float((0.01 / (v_hat.sqrt() + 1e-8)).mean()) / 16 > 2 * snap.lane("adam").temperature  # a plain mean
     assert snap.lane("adam").gibbs_temperature is None  # minibatch noise: no Gibbs density
     assert snap.lane("sgld").gibbs_temperature == pytest.approx(0.02)  # full batch: SGLD's own T
     assert snap.lane("sgld-mb").gibbs_temperature is None
@@ -231,7 +231,8 @@ def test_swa_lane_averages_its_weights_from_step_k_with_batchnorm_recomputed():
     torch.testing.assert_close(net[1].running_mean, pre.mean(dim=0), rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(net[1].running_var, pre.var(dim=0, unbiased=True), rtol=1e-4, atol=1e-6)
     net.eval()
-    out = net(trainer.x_val)
+    with torch.no_grad():
+        out = net(trainer.x_val)
     assert float(values[0]) == pytest.approx(float(trainer._loss(out, trainer.y_val)), rel=1e-6)
     assert float(values[1]) == pytest.approx(float((out.argmax(1) == trainer.y_val).float().mean()))
     snap = run.snapshot().lane("swa")

@@ -2,9 +2,11 @@
 learning rate of normalized layers, LARS/LAMB trust ratios, collapsed layers), the running
 average of its weights (SWA) and the (lr, loss) rows of an LR range test.
 
-Temperatures follow ``engine.temperature``: the optimizer state of every parameter tensor is
-concatenated, so the preconditioned step size lr / (sqrt(v_hat) + eps) is averaged over every
-coordinate of the network.
+Temperatures follow ``engine.temperature``, with the optimizer state of every parameter tensor
+concatenated, and the preconditioned step size lr / (sqrt(v_hat) + eps) averaged over the
+network's weights weighted by v_hat, each weight's share of the gradient's second moment: a weight
+that receives no gradient (a dead ReLU's) takes no noise, so it sets no temperature, and its step
+lr / eps (1e6 x lr for Adam) would otherwise swamp a plain mean.
 """
 
 from __future__ import annotations
@@ -49,15 +51,45 @@ def merged_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     return merged
 
 
+SECOND_MOMENTS = ("exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum")
+
+
+def _weighted(second: np.ndarray) -> np.ndarray:
+    """The one second moment s whose step 1/sqrt(s) is the s-weighted mean of 1/sqrt(s_i) over the
+    coordinates: sum(s_i / sqrt(s_i)) / sum(s_i) = 1/sqrt(s), s = (sum s_i / sum sqrt(s_i))^2."""
+    second = np.maximum(np.asarray(second, dtype=np.float64), 0.0)
+    total, roots = float(second.sum()), float(np.sqrt(second).sum())
+    return np.array((total / roots) ** 2 if roots > 0 else 0.0)
+
+
+def weighted_state(optimizer_name: str, hyper: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with each second-moment array replaced by its v-weighted effective value (the
+    centered variants' s - m^2 first folded into it), so ``engine.temperature``'s formulas give
+    the v_hat-weighted mean step (bias corrections and RAdam's rectification are the same for
+    every coordinate, so they commute with the weighting)."""
+    out = dict(state)
+    if optimizer_name == "adam-centered" and "exp_avg" in out:
+        out["exp_avg_sq"] = out["exp_avg_sq"] - out["exp_avg"] ** 2
+        out["exp_avg"] = np.zeros(())
+    if optimizer_name == "rmsprop" and hyper.get("centered") and "grad_avg" in out:
+        out["square_avg"] = out["square_avg"] - out["grad_avg"] ** 2
+        out["grad_avg"] = np.zeros(())
+    for key in SECOND_MOMENTS:
+        if key in out and np.ndim(out[key]):
+            out[key] = _weighted(out[key])
+    return out
+
+
 def lane_temperature(optimizer_name: str, hyper: Mapping[str, Any], optimizer: torch.optim.Optimizer,
                      lr: float, batch: int) -> float | None:
     """The course's temperature lr_eff / B (x 1/(1 - mu) for heavy-ball momentum), lr_eff the
-    preconditioned step averaged over every coordinate; None before an adaptive optimizer has
-    statistics, for LARS/LAMB (whose step size is a per-layer trust ratio) and for optimizers
-    by import path (no definition is known for them)."""
+    preconditioned step averaged over the weights (v_hat-weighted, see the module docstring);
+    None before an adaptive optimizer has statistics, for LARS/LAMB (whose step size is a
+    per-layer trust ratio) and for optimizers by import path (no definition is known for them)."""
     if ":" in optimizer_name:
         return None
-    return course_temperature(optimizer_name, hyper, merged_state(optimizer), lr, batch)
+    return course_temperature(optimizer_name, hyper, weighted_state(optimizer_name, hyper, merged_state(optimizer)),
+                              lr, batch)
 
 
 def lane_gibbs_temperature(optimizer_name: str, hyper: Mapping[str, Any], temperature: float | None,
