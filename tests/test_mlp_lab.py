@@ -321,7 +321,7 @@ def test_the_swa_lesson_average_beats_the_bouncing_iterate():
 def test_the_range_test_lesson_suggestion_and_its_payoff():
     """examples/mlp-lr-range-test.toml: the sweep's default suggestion is the 0.028 its event
     writes (within the rounding to two digits), and adam at that lr fits the spirals better in
-    500 steps than adam at 1e-3."""
+    300 steps than adam at 1e-3."""
     torch.set_num_threads(1)
     lesson = load_script(EXAMPLES / "mlp-lr-range-test.toml")
     run = Session.from_script(lesson, history_capacity=None)
