@@ -114,7 +114,8 @@ def layer_lines(lane: MLPLaneSnapshot | None) -> str:
     rows = [f"{'layer':<13}{'‖W‖':>8}{'‖g‖':>9}{'η/‖W‖²':>9}{'trust':>8}"]
     for layer in lane.layers:
         name = layer.name.removesuffix(".weight") + (" norm" if layer.normalized else "")
-        effective = "—" if layer.effective_lr is None else (COLLAPSED if layer.collapsed else "") + fmt(layer.effective_lr)
+        mark = COLLAPSED if layer.collapsed else ""
+        effective = "—" if layer.effective_lr is None else mark + fmt(layer.effective_lr)
         rows.append(f"{name:<13}{fmt(layer.weight_norm):>8}{fmt(layer.grad_norm):>9}{effective:>9}"
                     f"{fmt(layer.trust_ratio):>8}")
     return "\n".join(rows)
