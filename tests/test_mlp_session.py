@@ -59,7 +59,8 @@ def test_mlp_replay_is_byte_identical(tmp_path, norm, capsys):
     a = (tmp_path / "a" / "metrics.csv").read_bytes()
     assert a == (tmp_path / "b" / "metrics.csv").read_bytes()
     header, *rows = a.decode().splitlines()
-    assert header == "lane,step,train_loss,val_loss,val_acc,lr,weight_norm,effective_lr"
+    assert header == ("lane,step,train_loss,val_loss,val_acc,lr,weight_norm,effective_lr,effective_lr_layers,"
+                      "collapsed,lr_wd,grad_noise,swa_val_loss,swa_val_acc")
     sgd_rows = [r.split(",") for r in rows if r.startswith("sgd,")]
     assert len(sgd_rows) == 61  # steps 0..60
     assert sgd_rows[31][5] == "0.05" and sgd_rows[30][5] == "0.1"  # the event took effect at step 30
@@ -67,8 +68,14 @@ def test_mlp_replay_is_byte_identical(tmp_path, norm, capsys):
     if norm == "batchnorm":
         lr, norm_sq_lr = float(sgd_rows[5][5]), float(sgd_rows[5][7])
         assert 0 < norm_sq_lr < lr * 10  # lr / ||W||^2 of the first normalized layer
+        layers = sgd_rows[5][8].split(";")  # ... and of every normalized layer (hidden = [16, 16]: two)
+        assert len(layers) == 2 and float(layers[0]) == norm_sq_lr and sgd_rows[5][9] == ""
+        assert sgd_rows[0][7] != ""  # step 0 too: the lr of the first update
     else:
-        assert sgd_rows[5][7] == ""
+        assert sgd_rows[5][7] == sgd_rows[5][8] == sgd_rows[5][9] == ""
+    assert float(sgd_rows[40][10]) == 0.05 * 0.001  # lr_wd, every step
+    assert float(sgd_rows[5][11]) > 0 and sgd_rows[6][11] == ""  # gradient noise at evaluations
+    assert sgd_rows[5][12] == sgd_rows[5][13] == ""  # no SWA on this lane
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     for lane in summary["lanes"]:
         assert set(lane) >= {"final_loss", "best_loss", "steps_to_min", "diverged_at", "wall_time", "final_val_acc"}

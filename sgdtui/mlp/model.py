@@ -269,6 +269,7 @@ class MLPTrainer:
         self.x_val = dataset.x_val.to(self.device)
         self.y_val = dataset.y_val.to(self.device)
         self.n_train = dataset.n_train
+        self._all_rows = torch.arange(self.n_train, device=self.device)
 
         # The template is never trained: it supplies the structure for functional_call.
         self._template = build_mlp(config, init_seed).to(self.device)
@@ -276,6 +277,11 @@ class MLPTrainer:
         self._param_shapes = [p.shape for p in self._template.parameters()]
         self._buffer_names = [name for name, _ in self._template.named_buffers()]
         self._normalized = [self._param_names.index(n) for n in _normalized_weight_names(self._template)]
+        # Every Linear layer's weight (the per-layer read-outs), and each one's squared norm at the
+        # shared initialization (a normalized layer whose norm falls far below it has collapsed).
+        self._linear = [self._param_names.index(f"{name}.weight") for name, module in self._template.named_children()
+                        if isinstance(module, nn.Linear)]
+        self.init_norm_sq = [float(p.detach().pow(2).sum()) for p in self._template.parameters()]
         self.n_params = sum(p.numel() for p in self._template.parameters())
 
         self._lanes: list[_Lane] = []
@@ -373,10 +379,16 @@ class MLPTrainer:
             self._groups_cache = list(by_batch.values())
         return self._groups_cache
 
+    def _indices(self, lane: _Lane) -> Tensor:
+        """The lane's next minibatch: ``batch`` indices drawn with replacement from its own
+        generator, or the whole training set, in order, when ``batch`` is its size (full-batch
+        gradient descent: no sampling noise, and the generator is left alone)."""
+        if lane.setup.batch == self.n_train:
+            return self._all_rows
+        return torch.randint(0, self.n_train, (lane.setup.batch,), generator=lane.generator, device=self.device)
+
     def _sample(self, lane: _Lane) -> tuple[Tensor, Tensor]:
-        index = torch.randint(
-            0, self.n_train, (lane.setup.batch,), generator=lane.generator, device=self.device
-        )
+        index = self._indices(lane)
         return self.x_train[index], self.y_train[index]
 
     def _stacked_forward(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -423,10 +435,7 @@ class MLPTrainer:
     def _group_losses(self, members: list[int]) -> Tensor:
         """One batched forward for lanes ``members`` (same batch size); returns their losses."""
         lanes = self._lanes
-        index = torch.stack([
-            torch.randint(0, self.n_train, (lanes[i].setup.batch,), generator=lanes[i].generator, device=self.device)
-            for i in members
-        ])
+        index = torch.stack([self._indices(lanes[i]) for i in members])
         xs, ys = self.x_train[index], self.y_train[index]
         params = {
             name: torch.stack([lanes[i].params[k] for i in members]) for k, name in enumerate(self._param_names)
@@ -539,6 +548,8 @@ class MLPTrainer:
         the minibatch gradient and the full-training-set gradient. Train mode, like the steps
         themselves; BatchNorm stats are cloned so the probe leaves the lane untouched."""
         k, batch = self.NOISE_PROBES, lane.setup.batch
+        if batch == self.n_train:  # a full-batch lane's gradient is the full gradient
+            return torch.zeros((), device=self.device)
         params = {name: p.detach() for name, p in zip(self._param_names, lane.params)}
         index = torch.randint(0, self.n_train, (k, batch), generator=lane.noise_generator, device=self.device)
         probe_buffers = {name: b.expand(k, *b.shape).clone() for name, b in zip(self._buffer_names, lane.buffers)}
@@ -554,22 +565,75 @@ class MLPTrainer:
 
     @torch.no_grad()
     def device_eval(self) -> Tensor:
-        """Per-lane evaluation kept ON the device (no host sync): a float tensor [L, 4] with
+        """Per-lane evaluation kept ON the device (no host sync): a float tensor [L, 3 + K] with
         columns val_loss, val_acc (NaN for regression), weight_norm ||w|| over all parameters,
-        and ||W||^2 of the first weight matrix feeding a norm layer (NaN when norm == "none")."""
+        then ||W||^2 of each of the K weight matrices feeding a norm layer, in layer order (K = 1
+        and that column NaN when norm == "none")."""
         n = len(self._lanes)
+        width = 3 + max(1, len(self._normalized))
         if n == 0:
-            return torch.zeros(0, 4, device=self.device)
+            return torch.zeros(0, width, device=self.device)
         val_loss, val_acc = self._eval_all()
-        nan = torch.full((n,), float("nan"), device=self.device)
+        nan = torch.full((n, 1), float("nan"), device=self.device)
         squares = torch.stack(
             [torch.stack([p.detach().pow(2).sum() for p in lane.params]) for lane in self._lanes]
         )
-        normalized = squares[:, self._normalized[0]] if self._normalized else nan
-        return torch.stack(
-            [val_loss.float(), nan if val_acc is None else val_acc.float(), squares.sum(dim=1).sqrt(), normalized],
+        normalized = squares[:, self._normalized] if self._normalized else nan
+        return torch.cat(
+            [torch.stack([val_loss.float(), nan[:, 0] if val_acc is None else val_acc.float(),
+                          squares.sum(dim=1).sqrt()], dim=1), normalized.float()],
             dim=1,
         )
+
+    def probe_gradient_noise(self, index: int, seed: int) -> Tensor:
+        """E||g_hat - g||^2 of lane ``index`` now, as a 0-d device tensor (no sync): the same
+        estimate as ``_gradient_noise`` (NOISE_PROBES minibatches of the lane's batch size,
+        train mode, against the full-training-set gradient), with the probe minibatches drawn
+        from a generator seeded ``seed`` (so the figure at a given step does not depend on how
+        often it was asked for before), and the probes run as one stacked forward/backward, the
+        way training steps run (cheaper than vmapping ``grad``). Zero for a full-batch lane."""
+        lane = self._lane(index)
+        k, batch = self.NOISE_PROBES, lane.setup.batch
+        if batch == self.n_train:
+            return torch.zeros((), device=self.device)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        rows = torch.randint(0, self.n_train, (k, batch), generator=generator, device=self.device)
+        probes = {name: p.detach().expand(k, *p.shape).clone().requires_grad_(True)
+                  for name, p in zip(self._param_names, lane.params)}
+        full = {name: p.detach()[None].clone().requires_grad_(True) for name, p in zip(self._param_names, lane.params)}
+
+        def scratch(copies: int) -> dict[str, Tensor]:  # BatchNorm updates running stats in place: on copies
+            return {name: b.expand(copies, *b.shape).clone() for name, b in zip(self._buffer_names, lane.buffers)}
+
+        with torch.enable_grad():
+            probe_loss = self._stacked_losses(self._stacked_forward(probes, scratch(k), self.x_train[rows]),
+                                              self.y_train[rows]).sum()
+            full_loss = self._stacked_losses(self._stacked_forward(full, scratch(1), self.x_train[None]),
+                                             self.y_train[None]).sum()
+            names = self._param_names
+            minibatch = torch.autograd.grad(probe_loss, [probes[n] for n in names])
+            whole = torch.autograd.grad(full_loss, [full[n] for n in names])
+        squared = sum((g - w).pow(2).reshape(k, -1).sum(dim=1) for g, w in zip(minibatch, whole))
+        return squared.mean().detach()  # type: ignore[union-attr]
+
+    def linear_layers(self) -> list[tuple[str, bool]]:
+        """Each Linear layer's weight name and whether it feeds a norm layer, in layer order."""
+        return [(self._param_names[k], k in self._normalized) for k in self._linear]
+
+    @torch.no_grad()
+    def layer_norms(self) -> np.ndarray:
+        """[L, n_linear, 2]: each Linear weight's ||W|| and the ||g|| of its latest minibatch
+        gradient (NaN before the lane's first step), synced to the host in one transfer."""
+        if not self._lanes:
+            return np.zeros((0, len(self._linear), 2))
+        nan = torch.tensor(float("nan"), device=self.device)
+        rows = []
+        for lane in self._lanes:
+            weights = [lane.params[k] for k in self._linear]
+            rows.append(torch.stack([
+                torch.stack([w.detach().norm(), nan if w.grad is None else w.grad.detach().norm()])
+                for w in weights]))
+        return torch.stack(rows).double().cpu().numpy()
 
     def last_loss_tensors(self) -> list[Tensor | None]:
         """Each lane's last minibatch loss as a 0-d device tensor, by reference: no kernel, no sync."""

@@ -121,6 +121,10 @@ class MLPProblem(Problem):
         for key in ("start", "starts"):
             if key in table:
                 raise SettingError(key, "MLP lanes have no start points (all lanes start from the same initial weights)")
+        if table.get("burn_in", False) is not False:
+            raise SettingError("burn_in", "stationary statistics are for surface lanes (MLP lanes have no burn_in)")
+        if table.get("flow", False) is not False:
+            raise SettingError("flow", "the gradient-flow reference is for surface lanes (an MLP lane has none)")
         return table if "batch" in table else {**table, "batch": DEFAULT_BATCH}
 
     def default_lanes(self) -> list[dict[str, Any]]:

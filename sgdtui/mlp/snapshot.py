@@ -4,7 +4,7 @@ query with its answer. Presenters import this module only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,6 +13,19 @@ from sgdtui.engine.contours import LevelLine
 from sgdtui.engine.snapshot import LaneSnapshot
 
 DIRECTIONS = ("random", "pca")
+
+
+@dataclass(frozen=True)
+class LayerReadout:
+    """One Linear layer of a lane now."""
+
+    name: str  # its weight's parameter name ("0.weight", ...)
+    normalized: bool  # it feeds a BatchNorm/LayerNorm layer: its output is scale invariant
+    weight_norm: float  # ||W||
+    grad_norm: float | None  # ||g|| of the latest minibatch gradient (None before the first step)
+    effective_lr: float | None  # lr / ||W||^2 for a normalized layer (None otherwise)
+    trust_ratio: float | None  # LARS's / LAMB's layer-wise factor (None for other optimizers)
+    collapsed: bool  # a normalized layer whose ||W|| fell below 1 % of its initial norm
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,13 @@ class MLPLaneSnapshot(LaneSnapshot):
     norm_effective_lr: tuple[float, ...] | None  # eta/||W||^2 of each normalized layer (None: no norm)
     intrinsic_lr: float  # eta * lambda
     grad_noise: float | None  # E||g_hat - g||^2 at the lane's batch size (None: not estimated this time)
+    # The Lab's MLP read-outs:
+    layers: tuple[LayerReadout, ...] = field(default=(), kw_only=True)  # every Linear layer, in order
+    eval_lr: np.ndarray | None = field(default=None, kw_only=True)  # (E,) the lr at each evaluation
+    eval_norm_sq: np.ndarray | None = field(default=None, kw_only=True)  # (E, K) ||W||^2 per normalized layer
+    swa_acc: np.ndarray | None = field(default=None, kw_only=True)  # (S,) val accuracy of the averaged weights
+    swa_count: int = field(default=0, kw_only=True)  # weights averaged so far
+    range_curve: tuple[np.ndarray, np.ndarray] | None = field(default=None, kw_only=True)  # (lrs, smoothed loss)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ DEFAULT_CHUNK = 32
 class SweepRace(MLPRace):
     """An MLP race whose lanes take their random streams from another lane's name (the swept one)."""
 
+    eval_noise = False  # a sweep's measures never read it
+
     def __init__(self, problem, lanes, seed: int, seed_name: str):
         self.seed_name = seed_name
         super().__init__(problem, lanes, seed=seed, history_capacity=None)

@@ -1,10 +1,12 @@
 """The Lab's keys (a mixin of PlaygroundApp): the density view, a burn-in, SWA and the
-gradient-flow reference on the selected lane, and the range test's suggestion applied to the
-other lanes. Each lane option is sent as a SetLane, so it is recorded and replays."""
+gradient-flow reference on the selected lane, and a range test's suggestion applied to the
+other lanes. Each lane option is sent as a SetLane, so it is recorded and replays; the view of
+the current mode says what a range test suggests (``ModeView.suggested_lr``)."""
 
 from __future__ import annotations
 
 from sgdtui.engine.commands import SetLane
+from sgdtui.ui.formatting import fmt
 
 
 class LabActions:
@@ -38,11 +40,12 @@ class LabActions:
                     else f"{lane.name}: stationary statistics off", timeout=3)
 
     def action_toggle_swa(self) -> None:
-        """W: average the lane's iterate from its current step on (SWA), or stop."""
+        """W: average the lane's iterate (or weights) from its current step on (SWA), or stop."""
         lane = self._selected_lane()
         if lane is None:
             return
-        on = lane.lab_options.get("swa_start") is None
+        # Surface lanes report their options; MLP lanes report the steps averaged so far.
+        on = lane.lab_options.get("swa_start") is None and lane.swa_steps is None
         self.worker.submit(SetLane(lane.name, {"swa": {"start": lane.t} if on else False}))
         self.notify(f"{lane.name}: SWA from step {lane.t}" if on else f"{lane.name}: SWA off", timeout=3)
 
@@ -56,15 +59,21 @@ class LabActions:
         self.notify(f"{lane.name}: gradient flow {'on' if on else 'off'} (dimmed line)", timeout=3)
 
     def action_apply_range_test(self) -> None:
-        """R: the selected range-test lane's suggested lr on every other lane."""
+        """R: the suggested lr of the selected lane's range test (or, when the selected lane runs
+        none, of the first range-test lane with a suggestion) becomes every other lane's lr;
+        other range-test lanes are left alone (a range test ignores lr)."""
         snapshot = self.worker.latest.snapshot
-        suggestion = self.view.suggested_lr(snapshot, self.selected)
-        if suggestion is None:
-            self.notify("R applies a range test's suggestion: select a lane on the range-test schedule"
-                        " (s cycles schedules) once it has run", severity="warning", timeout=5)
+        names = snapshot.lane_names()
+        order = ([self.selected] if self.selected in names else []) + [n for n in names if n != self.selected]
+        source = next((name for name in order if self.view.suggested_lr(snapshot, name) is not None), None)
+        if source is None:
+            self.notify("no range test with a suggestion yet: give a lane schedule = range-test"
+                        " (s cycles schedules) and run it", severity="warning", timeout=5)
             return
-        others = [lane.name for lane in snapshot.lanes
-                  if lane.name != self.selected and lane.schedule_name != "range-test"]
-        for name in others:
-            self.worker.submit(SetLane(name, {"lr": suggestion}))
-        self.notify(f"lr {suggestion:.3g} on {', '.join(others) if others else 'no other lane'}", timeout=4)
+        lr = float(self.view.suggested_lr(snapshot, source))
+        targets = [lane.name for lane in snapshot.lanes
+                   if lane.name != source and lane.schedule_name != "range-test"]
+        for name in targets:
+            self.worker.submit(SetLane(name, {"lr": lr}))
+        self.notify(f"lr {fmt(lr)} from {source}'s range test → {', '.join(targets) or 'no other lane'}",
+                    timeout=4)

@@ -26,6 +26,12 @@ class MLPActions:
             return
         self.view.request_slice(self.worker, self.selected)
 
+    def action_intrinsic_view(self) -> None:
+        on = self.view.toggle_intrinsic()
+        self.notify("loss pane: η/‖W‖² per normalized layer (same lr·λ, same equilibrium)" if on
+                    else "loss pane: train loss", timeout=3)
+        self._dirty = True
+
     def action_landscape_directions(self) -> None:
         if self.selected is not None:
             self.view.request_slice(self.worker, self.selected, self.view.next_directions())

@@ -1,5 +1,8 @@
 """MLP mode's view: the decision boundary (or the sine fit), the loss-landscape slice once
-computed, train loss and validation accuracy. Each pane redraws only when its data changed, and
+computed, train loss and validation accuracy. The loss pane shows a range-test lane's loss
+against lr when that lane is selected, and (``i``) the intrinsic-lr view: η/‖W‖² of every lane's
+normalized layers over time, with the selected lane's per-layer read-outs below the curves.
+Each pane redraws only when its data changed, and
 while a run goes at most at its own rate (every redraw costs the App's thread, which shares the
 GIL with the training steps when the session steps in this process)."""
 
@@ -12,11 +15,13 @@ from typing import Callable, ClassVar, Hashable
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from sgdtui.engine.snapshot import Snapshot
 from sgdtui.mlp.snapshot import DIRECTIONS, LandscapeSlice, LossSlice
-from sgdtui.ui.present_mlp import MLP_COLUMNS, MLP_DROP, mlp_loss_series, mlp_metric_series, mlp_rows, mlp_status_text
+from sgdtui.ui.present_mlp import (MLP_COLUMNS, MLP_DROP, intrinsic_series, layer_lines, mlp_loss_series,
+                                   mlp_metric_series, mlp_rows, mlp_status_text, range_test_view, swa_note)
 from sgdtui.ui.view_base import ModeView, ViewContext
 from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
 from sgdtui.ui.present import legend_entries
@@ -65,7 +70,8 @@ class MLPView(ModeView):
 
     kind: ClassVar[str] = "mlp"
     actions: ClassVar[frozenset[str]] = frozenset({"landscape", "landscape_directions", "quick_dataset",
-                                                   "cycle_hidden", "cycle_activation", "cycle_norm"})
+                                                   "cycle_hidden", "cycle_activation", "cycle_norm",
+                                                   "intrinsic_view"})
     table_drop_order: ClassVar[tuple[str, ...]] = MLP_DROP
 
     def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.perf_counter) -> None:  # noqa: A002
@@ -78,6 +84,7 @@ class MLPView(ModeView):
         self.metric_throttle = PaneThrottle(METRIC_RATE, clock)
         self.table_throttle = PaneThrottle(TABLE_RATE, clock)
         self._rows: tuple[tuple, dict[str, list[str]]] = ((), {})
+        self.intrinsic = False  # the loss pane shows η/‖W‖² over time (the `i` key)
 
     def compose(self) -> ComposeResult:
         yield DecisionBoundaryPlot(id="boundary")
@@ -85,11 +92,14 @@ class MLPView(ModeView):
         with Vertical(id="mlp-curves"):
             yield LossPlot("train loss", id="train-loss")
             yield LossPlot("val accuracy", id="accuracy")
+            yield Static("", id="mlp-layers", markup=False)
             yield Legend(id="mlp-legend")
 
     def forget(self) -> None:
         self.grad_noise, self.landscape, self._rows = {}, None, ((), {})
+        self.intrinsic = False
         self.set_class(False, "landscape")
+        self.set_class(False, "intrinsic")
         for throttle in (self.boundary_throttle, self.loss_throttle, self.metric_throttle, self.table_throttle):
             throttle.forget()
 
@@ -106,11 +116,8 @@ class MLPView(ModeView):
         structure = (names, selected, log_scale, payload.task)
         if self.boundary_throttle.due((payload.boundary_lane, payload.task, payload.data_key), state, running):
             self._draw_boundary(snap, colours)
-        if self.loss_throttle.due(structure, state, running):
-            self.query_one("#train-loss", LossPlot).show(mlp_loss_series(snap, colours, selected), log_scale,
-                                                        y_label="train loss")
-            self.query_one(Legend).show(legend_entries(snap, colours), selected,
-                                        f"white: {selected} val loss" if selected else "")
+        if self.loss_throttle.due((*structure, self.intrinsic), state, running):
+            self._draw_loss(snap, context)
         # Validation curves change only when an evaluation lands.
         evals = tuple((len(lane.eval_steps), int(lane.eval_steps[-1]) if len(lane.eval_steps) else None)
                       for lane in snap.lanes)
@@ -118,6 +125,44 @@ class MLPView(ModeView):
             series, label = mlp_metric_series(snap, colours, selected)
             self.query_one("#accuracy", LossPlot).show(series, log_scale if payload.task == "regression" else False,
                                                        y_label=label)
+
+    def _draw_loss(self, snap: Snapshot, context: ViewContext) -> None:
+        """The loss pane: the intrinsic-lr view when on, a selected range-test lane's loss against
+        lr, or every lane's train loss (the selected lane's val loss, and SWA curve, in white and
+        yellow)."""
+        colours, selected = context.colours, context.selected
+        plot = self.query_one("#train-loss", LossPlot)
+        lane = next((lane for lane in snap.lanes if lane.name == selected), None)
+        self.set_class(self.intrinsic, "intrinsic")
+        if self.intrinsic:
+            series, label = intrinsic_series(snap, colours, selected)
+            plot.show(series, True if context.log_scale is None else context.log_scale, y_label=label,
+                      title="same lr·λ → same height")
+            self.query_one("#mlp-layers", Static).update(layer_lines(lane))
+            note = f"{selected}'s layers below" if selected else ""
+        elif (view := range_test_view(snap, colours, selected)) is not None:
+            series, marks, title = view
+            plot.show(series, context.log_scale, title=title, y_label="smoothed train loss vs lr", x_log=True,
+                      marks=marks)
+            note = "x: lr (log)"
+        else:
+            plot.show(mlp_loss_series(snap, colours, selected), context.log_scale, y_label="train loss")
+            note = swa_note(snap, selected)
+        self.query_one(Legend).show(legend_entries(snap, colours), selected, note)
+
+    def suggested_lr(self, snapshot: Snapshot, lane: str) -> float | None:
+        """The lr a range-test lane suggests (its default rule's), None when it is no range test
+        or has no suggestion yet."""
+        try:
+            reading = snapshot.lane(lane).range_test
+        except KeyError:
+            return None
+        return None if reading is None else reading.suggested_lr
+
+    def toggle_intrinsic(self) -> bool:
+        self.intrinsic = not self.intrinsic
+        self.loss_throttle.forget()
+        return self.intrinsic
 
     def table(self, snap: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         names = tuple(lane.name for lane in snap.lanes)

@@ -45,7 +45,8 @@ class SurfaceView(ModeView):
     kind: ClassVar[str] = "surface"
     actions: ClassVar[frozenset[str]] = frozenset({"pan", "zoom", "noise", "quick_surface", "pick_surface",
                                                    "expression", "reset_view", "crosshair", "place_start",
-                                                   "cancel_crosshair", "toggle_density", "toggle_flow"})
+                                                   "cancel_crosshair", "toggle_density", "toggle_flow",
+                                                   "toggle_burn_in"})
     # Actions that only make sense while the crosshair is up (enter, escape).
     crosshair_actions: ClassVar[frozenset[str]] = frozenset({"place_start", "cancel_crosshair"})
     ARROW_SHARE = 0.15  # the update anatomy's longest arrow, as a share of the view

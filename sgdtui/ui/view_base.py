@@ -47,8 +47,9 @@ class ModeView(Horizontal):
                frames_per_second: float | None) -> str:
         raise NotImplementedError
 
-    def suggested_lr(self, snapshot: Snapshot, name: str | None) -> float | None:
-        """The range test's suggested lr of lane ``name`` (None: this view reads none)."""
+    def suggested_lr(self, snapshot: Snapshot, lane: str | None) -> float | None:
+        """The lr the range test of ``lane`` suggests (R applies it to the other lanes); None
+        where the lane is no range test or has no suggestion yet. Each view says how it reads one."""
         return None
 
     def forget(self) -> None:
