@@ -1075,6 +1075,16 @@ def _scalar_binary(node: ast.BinOp) -> ScalarDual:
             return a * b, ax * b + bx * a, ay * b + by * a
         return mul
     if op is ast.Div:
+        if isinstance(node.left, ast.Constant):
+            # torch computes number / tensor as number * reciprocal(tensor): 0 / 1e-309 is nan there
+            numerator = float(node.left.value)
+
+            def constant_over(x, y):
+                b, bx, by = rf(x, y)
+                v = numerator * _float_div(1.0, b)
+                return v, _float_div(-v * bx, b), _float_div(-v * by, b)
+            return constant_over
+
         def div(x, y):
             a, ax, ay = lf(x, y)
             b, bx, by = rf(x, y)
