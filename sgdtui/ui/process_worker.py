@@ -2,8 +2,8 @@
 share one GIL (MLP mode: the App's frames would otherwise cost the training thread a third of its
 speed).
 
-``ProcessSessionWorker`` implements the ``Worker`` interface. The child process (multiprocessing
-"spawn") rebuilds the Session from the parent's script (a Session is a pure function of its
+``ProcessSessionWorker`` implements the ``Worker`` interface. The child process (forked from a
+multiprocessing forkserver that preloads torch and the engine) rebuilds the Session from the parent's script (a Session is a pure function of its
 script, so it steps to identical numbers), runs an ordinary ``SessionWorker`` thread, and
 forwards: requests arrive on a Pipe; every newly published Frame, every error and each future's
 result go back. The parent keeps ``latest`` current from a receiver thread.
@@ -21,6 +21,7 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -67,6 +68,19 @@ def _safe_result(value: Any, error: BaseException | None) -> tuple[bool, Any]:
         return False, error
     except Exception:  # noqa: BLE001
         return False, RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _process_context():
+    """A forkserver that has imported torch and the engine once, so each session process (a mode
+    switch, a restart, a browser tab's MLP session) starts in milliseconds instead of paying the
+    imports again; "spawn" where there is no forkserver. The forkserver is single-threaded and has
+    run no torch op, so forking it is safe, and each child still rebuilds its Session from the
+    script, so the numbers are the same."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["sgdtui.ui.process_worker", "sgdtui.mlp.race"])
+    return context
 
 
 def _child_main(conn, script: dict, pending: list, steps: int | None, history_capacity: int | None,
@@ -191,7 +205,7 @@ class ProcessSessionWorker(Worker):
         self._heard_at = time.monotonic()  # the latest message from the child
         self._asked_at: dict[int, float] = {}  # unanswered requests: when each was sent
         self._selected: str | None = None
-        context = multiprocessing.get_context("spawn")
+        context = _process_context()
         self._conn, child_conn = context.Pipe()
         self.process = context.Process(
             target=_child_main, name="sgdtui-session",
@@ -229,15 +243,16 @@ class ProcessSessionWorker(Worker):
         thread waits for it instead, so no process is left behind either way."""
         if self._stopping:
             return
+        stuck = self._started and self.health() is not None  # not answering: no grace to give
         self._stopping = True
         if not self._started:
             return
         self._send(("stop",))
         if timeout > 0:
-            self._reap(timeout)
+            self._reap(min(timeout, 0.2) if stuck else timeout)
         else:
-            self._reaper = threading.Thread(target=self._reap, args=(5.0,), name="sgdtui-session-reaper",
-                                            daemon=True)
+            self._reaper = threading.Thread(target=self._reap, args=(0.2 if stuck else 5.0,),
+                                            name="sgdtui-session-reaper", daemon=True)
             self._reaper.start()
 
     def join(self, timeout: float = 15.0) -> bool:
@@ -253,11 +268,18 @@ class ProcessSessionWorker(Worker):
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
+            self._continue()  # a stopped (SIGSTOP) child takes the SIGTERM only once it runs again
             self.process.join(2.0)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(2.0)
         self._receiver.join(1.0)
+
+    def _continue(self) -> None:
+        try:
+            os.kill(self.process.pid, signal.SIGCONT)
+        except (OSError, TypeError):  # gone already, or never started
+            pass
 
     @property
     def alive(self) -> bool:
