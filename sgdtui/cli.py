@@ -109,6 +109,7 @@ def configure_threads() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["tui", *argv]
@@ -131,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "mlp":
             args.mode = "mlp"
-        return run_tui(args)  # reports its own input errors (exit 2) before the app starts
+        # From the command line the process ends as soon as the app has: the record is written and
+        # the screen restored by then, and the interpreter's teardown (torch's modules, joins of
+        # daemon helpers) would keep a blank terminal for most of a second.
+        return run_tui(args, exit_at_once=from_command_line)  # input errors: exit 2 before the app
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:

@@ -182,3 +182,47 @@ def test_an_unreadable_config_folder_is_a_warning(monkeypatch, tmp_path, capsys)
     assert "pathological" in registry and "Permission denied" in registry.errors[0]
     assert main(["list", "surfaces"]) == 0
     assert "cannot read your surfaces folder" in capsys.readouterr().err
+
+
+def test_quitting_the_real_program_records_ends_its_session_process_and_exits_at_once(tmp_path):
+    """The command line exits right after the app (os._exit): the record is written first, the
+    MLP session process is ended, not orphaned, and q to exit takes well under the teardown's second."""
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    record = tmp_path / "run.toml"
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    child = subprocess.Popen([sys.executable, "-m", "sgdtui", "mlp", "--device", "cpu", "--record", str(record)],
+                             stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True)
+    os.close(terminal)
+    output = bytearray()
+
+    def drain():  # the app blocks on a full terminal otherwise
+        while True:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            output.extend(data)
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        assert wait_until(lambda: b"step 0" in output, 60), "no first frame"
+        os.write(controller, b"..")  # two steps, once the session process has forked
+        assert wait_until(lambda: b"step 2" in output, 60), "the steps were not drawn"
+        sent = time.monotonic()
+        os.write(controller, b"q")
+        assert child.wait(20) == 0
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+        os.close(controller)
+    assert took < 5.0, took
+    assert record.exists() and Session.from_script(record).steps == 2
+    leftover = subprocess.run(["pgrep", "-f", str(record)], capture_output=True, text=True).stdout.split()
+    assert leftover == [], f"processes left behind: {leftover}"

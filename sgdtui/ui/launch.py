@@ -8,6 +8,7 @@ as one line on stderr with exit code 2, before the App starts.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from sgdtui.engine.session import Session
@@ -66,20 +67,34 @@ def build_session(args: argparse.Namespace) -> tuple[Session, SessionFactory]:
     return factory.build(kind), factory
 
 
-def run_tui(args: argparse.Namespace) -> int:
+def run_tui(args: argparse.Namespace, exit_at_once: bool = False) -> int:
+    """Run the playground; the exit code. With ``exit_at_once`` the process ends right after the
+    app (``os._exit``, once the outputs are flushed), skipping the interpreter's slow teardown."""
+    code, app = _run_tui(args)
+    if exit_at_once:
+        end_now = getattr(getattr(app, "worker", None), "end_now", None)
+        if end_now is not None:  # a session process: ended before we go, never orphaned
+            end_now()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run_tui(args: argparse.Namespace) -> tuple[int, object]:
     from sgdtui.ui.session_actions import check_writable
 
     record = getattr(args, "record", None)
     problem = check_writable(record) if record else None
     if problem:  # found now, not when the session is over
         print(f"sgdtui: error: --record: cannot write the session's script: {problem}", file=sys.stderr)
-        return 2
+        return 2, None
     try:
         session, factory = build_session(args)
     except ValueError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"sgdtui: error: {message}", file=sys.stderr)
-        return 2
+        return 2, None
     from sgdtui.ui.app import PlaygroundApp  # Textual only once the input is known good
 
     for problem in factory.registry.errors:
@@ -88,7 +103,7 @@ def run_tui(args: argparse.Namespace) -> int:
     app.run()
     if app.record_failure is not None:
         print(f"sgdtui: error: {app.record_failure}", file=sys.stderr)
-        return 1
+        return 1, app
     if app.record_path is not None and app.record_path in app.written_scripts:
         print(f"sgdtui: session recorded to {app.record_path}", file=sys.stderr)
-    return app.return_code or 0
+    return app.return_code or 0, app

@@ -19,6 +19,7 @@ import collections
 import concurrent.futures
 import itertools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -81,6 +82,14 @@ def _process_context():
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["sgdtui.ui.process_worker", "sgdtui.mlp.race"])
     return context
+
+
+def warm_up() -> None:
+    """Start the forkserver (it imports torch and the engine in the background) so the first
+    session process forks at once; a no-op once it runs, or where processes are spawned."""
+    context = _process_context()
+    if context.get_start_method() == "forkserver":
+        multiprocessing.forkserver.ensure_running()
 
 
 def _child_main(conn, script: dict, pending: list, steps: int | None, history_capacity: int | None,
@@ -221,22 +230,36 @@ class ProcessSessionWorker(Worker):
         self._futures_lock = threading.Lock()
         self._started = self._stopping = self._closed = self._child_ready = False
         self._reaper: threading.Thread | None = None
+        self._launched = threading.Event()  # process.start() has returned (or failed)
         self._receiver = threading.Thread(target=self._receive, name="sgdtui-session-receiver", daemon=True)
 
     # --- the App's side ----------------------------------------------------------------------
     def start(self) -> None:
         # Textual replaces sys.stderr with a capture whose fileno() is -1; multiprocessing hands that
-        # fd to its resource tracker when it first starts one: give it the real stderr meanwhile.
+        # fd to its resource tracker (and forkserver) when it first starts them: give them the real
+        # stderr meanwhile. Forking the child waits for the forkserver's imports, so that part runs
+        # on the receiver thread: the UI never waits for it (requests queue in the Pipe meanwhile).
         stderr = sys.stderr
         try:
             if stderr is not sys.__stderr__ and sys.__stderr__ is not None:
                 sys.stderr = sys.__stderr__
-            self.process.start()
+            warm_up()
         finally:
             sys.stderr = stderr
-        self._child_conn.close()  # the child holds its end; ours closing lets recv see EOF when it exits
         self._started = True
         self._receiver.start()
+
+    def _launch(self) -> bool:
+        try:
+            self.process.start()
+        except Exception as exc:  # noqa: BLE001 - shown, the App stays usable
+            self.errors.append(WorkerError(f"session process failed to start: {type(exc).__name__}: {exc}"))
+            self._closed = True
+            return False
+        finally:
+            self._launched.set()
+        self._child_conn.close()  # the child holds its end; ours closing lets recv see EOF when it exits
+        return True
 
     def stop(self, timeout: float = 2.0) -> None:
         """Ask the child to stop; wait up to ``timeout`` s, then end it. With timeout 0 a reaper
@@ -262,9 +285,21 @@ class ProcessSessionWorker(Worker):
             self._reaper.join(timeout)
         elif self._started:
             self._reap(timeout)
-        return not self.process.is_alive()
+        return self.process.pid is None or not self.process.is_alive()
+
+    def end_now(self) -> None:
+        """At the program's exit: the child has nothing to save (the App keeps the script), so it
+        is killed rather than waited for (it may still be importing torch)."""
+        self._stopping = True
+        # Not forked yet (the forkserver still importing): the child would see a closed Pipe and end.
+        if self._started and self._launched.is_set() and self.process.pid is not None:
+            self.process.kill()
+            self.process.join(1.0)
 
     def _reap(self, timeout: float) -> None:
+        self._launched.wait(START_TIMEOUT)
+        if self.process.pid is None:  # never started
+            return
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
@@ -283,7 +318,7 @@ class ProcessSessionWorker(Worker):
 
     @property
     def alive(self) -> bool:
-        return self._started and not self._closed and self.process.is_alive()
+        return self._started and not self._closed and (not self._launched.is_set() or self.process.is_alive())
 
     @property
     def selected(self) -> str | None:
@@ -343,7 +378,7 @@ class ProcessSessionWorker(Worker):
     def health(self) -> str | None:
         if not self._started or self._stopping:
             return None
-        if self._closed or not self.process.is_alive():
+        if self._closed or (self._launched.is_set() and not self.process.is_alive()):
             return "the session process has exited"
         now = time.monotonic()
         limit = UNRESPONSIVE_SECONDS if self._child_ready else START_TIMEOUT
@@ -382,6 +417,8 @@ class ProcessSessionWorker(Worker):
 
     # --- the receiver thread -------------------------------------------------------------------
     def _receive(self) -> None:
+        if not self._launch():
+            return
         try:
             while True:
                 try:
