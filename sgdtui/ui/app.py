@@ -26,7 +26,7 @@ from sgdtui.ui.bindings import BINDINGS, action_name
 from sgdtui.ui.lab_actions import LabActions
 from sgdtui.ui.mlp_actions import DATASET_KEYS, MLPActions
 from sgdtui.ui.modes import MODES, WORKER_KINDS
-from sgdtui.ui.palette import playground_commands
+from sgdtui.ui.palette import PlaygroundPalette, playground_commands
 from sgdtui.ui.present import LaneColours
 from sgdtui.ui.process_worker import ProcessSessionWorker
 from sgdtui.ui.screens.help import HelpScreen
@@ -264,6 +264,10 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_bindings()))
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not PlaygroundPalette.is_open(self):
+            self.push_screen(PlaygroundPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from playground_commands(self, super().get_system_commands(screen))

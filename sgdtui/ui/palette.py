@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from textual.app import SystemCommand
+from textual.await_complete import AwaitComplete
+from textual.command import CommandPalette
 
 from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.mlp.datasets import DATASETS
 from sgdtui.mlp.problem import ACTIVATIONS, NORMS
 from sgdtui.ui.bindings import BINDINGS, action_name
 from sgdtui.ui.mlp_actions import DATASET_KEYS, HIDDEN_PRESETS
+from sgdtui.ui.screens import _nothing, dismissed_already
 
 if TYPE_CHECKING:
     from sgdtui.ui.app import PlaygroundApp
@@ -121,3 +124,14 @@ async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
     path.write_text(source, encoding="utf-8")
     app.notify(f"lane {lane} written to {path} (run it with python)", timeout=6)
     return path
+
+
+class PlaygroundPalette(CommandPalette):
+    """Textual's command palette, dismissed once only: two quick enters (or enter and escape in
+    one burst of keys) would otherwise dismiss it twice, popping the screen beneath it or raising
+    ScreenStackError with only the main screen left."""
+
+    def dismiss(self, result=None):
+        if dismissed_already(self):  # once only, as the playground's own screens
+            return AwaitComplete(_nothing())
+        return super().dismiss(result)

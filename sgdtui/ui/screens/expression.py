@@ -5,13 +5,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from sgdtui.engine.surfaces import surface_from_expr
+from sgdtui.ui.screens import Modal
 
 
-class ExpressionScreen(ModalScreen[str | None]):
+class ExpressionScreen(Modal[str | None]):
     """Dismisses with a valid expression, or None on escape. Invalid input stays in the box."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from sgdtui.ui.screens import Modal
 
 HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
     ("lr", "learning rate η: the step size. Shown effective (after schedule and coupling), base in brackets."),
@@ -61,7 +62,7 @@ def help_markup(bindings: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Modal[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:

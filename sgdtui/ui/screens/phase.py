@@ -18,7 +18,6 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, ProgressBar, Static
 
 from sgdtui.engine.commands import AddLane
@@ -27,6 +26,7 @@ from sgdtui.engine.script import dump_script, load_script
 from sgdtui.engine.surface_race import LaneSettings
 from sgdtui.engine.sweep import SweepError, build_sweep, cell_config, grid_array, run_surface_sweep
 from sgdtui.engine.theory import HEAVY_BALL, curvature, heavy_ball_edge, heavy_ball_rate, stationary_excess_loss
+from sgdtui.ui.screens import Modal
 from sgdtui.ui.widgets.heatmap import Heatmap, HeatmapData
 
 MEASURES = ("final_loss", "best_loss", "stationary_loss", "steps_to_min", "diverged_at")
@@ -77,7 +77,7 @@ def default_axes(lane: dict[str, Any]) -> tuple[str, str]:
     return x, y
 
 
-class PhaseScreen(ModalScreen[None]):
+class PhaseScreen(Modal[None]):
     BINDINGS = [
         Binding("escape", "dismiss", "Close"),
         Binding("m", "measure", "next measure"),

@@ -7,15 +7,15 @@ from typing import Iterable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from sgdtui.engine.optimizers import OPTIMIZERS, get_optimizer
 from sgdtui.engine.surfaces import Surface
+from sgdtui.ui.screens import Modal
 
 
-class PickerScreen(ModalScreen[str | None]):
+class PickerScreen(Modal[str | None]):
     """A titled list; enter picks (dismisses with the option's id), escape cancels (None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -9,8 +9,9 @@ from urllib.parse import quote
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
+
+from sgdtui.ui.screens import Modal
 
 SERVE_URL_ENV = "SGDTUI_SERVE_URL"  # set by `sgdtui serve` for its sessions: the address the browser used
 
@@ -24,7 +25,7 @@ def share_lines(share: str) -> list[str]:
     return lines
 
 
-class ShareScreen(ModalScreen[None]):
+class ShareScreen(Modal[None]):
     """The string in a read-only text area (select to copy; c copies it all); escape closes."""
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("c", "copy", "Copy")]
