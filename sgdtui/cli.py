@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sgdtui.engine.files import WriteError
+
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("tui", "replay", "list", "mlp", "new", "sweep", "share", "export-torch", "serve")
 SHARE_COMMANDS = ("share", "export-torch", "serve")
@@ -140,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return EXIT_RUNTIME
+    except WriteError as exc:  # a full disk, a read-only folder: the file, in one line
+        return _fail(str(exc), EXIT_RUNTIME)
     except Exception as exc:  # a runtime failure: still one line, but exit 1
         return _fail(f"{type(exc).__name__}: {_one_line(exc)}", EXIT_RUNTIME)
 

@@ -226,3 +226,22 @@ def test_quitting_the_real_program_records_ends_its_session_process_and_exits_at
     assert record.exists() and Session.from_script(record).steps == 2
     leftover = subprocess.run(["pgrep", "-f", str(record)], capture_output=True, text=True).stdout.split()
     assert leftover == [], f"processes left behind: {leftover}"
+
+
+@pytest.mark.parametrize("script, target", [
+    ("langevin.toml", "trajectories.csv"),
+    ("langevin.toml", "density.csv"),
+    ("langevin.toml", "summary.json"),
+    ("mlp-moons.toml", "metrics.csv"),
+])
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, capsys, script, target):
+    from sgdtui.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / target).symlink_to("/dev/full")  # every write to it: ENOSPC
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    assert main(["replay", str(examples / script), "--steps", "30", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"could not write {out / target}: No space left on device" in err

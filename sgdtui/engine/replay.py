@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from sgdtui.engine.files import writing
 from sgdtui.engine.script import Script
 from sgdtui.engine.session import Session
 
@@ -71,14 +72,15 @@ class CsvStream:
             self._serial += 1
             path = parts[part] = self.spool / f"{self._serial}.csv"
         if rows:
-            handle = self._open.get(path)
-            if handle is None:
-                handle = open(path, "a", newline="")
-                if len(self._open) < MAX_OPEN:
-                    self._open[path] = handle
-            csv.writer(handle).writerows(rows)
-            if path not in self._open:
-                handle.close()
+            with writing(self.path):  # the spool holds the output file's rows
+                handle = self._open.get(path)
+                if handle is None:
+                    handle = open(path, "a", newline="")
+                    if len(self._open) < MAX_OPEN:
+                        self._open[path] = handle
+                csv.writer(handle).writerows(rows)
+                if path not in self._open:
+                    handle.close()
             self._written[key] = last_step
 
     def last(self, lane: Any, part: Any, step: int, row: tuple) -> None:
@@ -86,26 +88,27 @@ class CsvStream:
 
     def finish(self, order: list[tuple[Any, list[Any]]]) -> None:
         """Write the file: ``order`` lists the lanes at the end and each one's parts in order."""
-        for handle in self._open.values():
-            handle.close()
-        self._open = {}
-        for (lane_id, part), (step, row) in self._tail.items():
-            if self._written.get((lane_id, part)) != step:
-                path = self._parts.get(lane_id, {}).get(part)
-                if path is not None:
-                    with open(path, "a", newline="") as fh:
-                        csv.writer(fh).writerow(row)
-        header = io.StringIO(newline="")
-        csv.writer(header).writerow(self.header)
-        with open(self.path, "wb") as out:
-            out.write(header.getvalue().encode())
-            for lane, parts in order:
-                spools = self._parts.get(id(lane), {})
-                for part in parts:
-                    path = spools.get(part)
-                    if path is not None and path.exists():
-                        with open(path, "rb") as src:
-                            shutil.copyfileobj(src, out)
+        with writing(self.path):
+            for handle in self._open.values():
+                handle.close()
+            self._open = {}
+            for (lane_id, part), (step, row) in self._tail.items():
+                if self._written.get((lane_id, part)) != step:
+                    path = self._parts.get(lane_id, {}).get(part)
+                    if path is not None:
+                        with open(path, "a", newline="") as fh:
+                            csv.writer(fh).writerow(row)
+            header = io.StringIO(newline="")
+            csv.writer(header).writerow(self.header)
+            with open(self.path, "wb") as out:
+                out.write(header.getvalue().encode())
+                for lane, parts in order:
+                    spools = self._parts.get(id(lane), {})
+                    for part in parts:
+                        path = spools.get(part)
+                        if path is not None and path.exists():
+                            with open(path, "rb") as src:
+                                shutil.copyfileobj(src, out)
         self.close()
 
     def close(self) -> None:
@@ -142,7 +145,8 @@ def run_replay(script: Script, out_dir: Path | str, *, steps: int | None = None,
         summary["every"] = every
     summary["files"] = [*files, "summary.json"]
     summary["out"] = str(out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    with writing(out / "summary.json"):
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary
 
 
