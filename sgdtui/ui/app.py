@@ -40,6 +40,7 @@ from sgdtui.ui.widgets.status import CaptionLine, StatusLine
 from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, SessionWorker, Worker, speed_label
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
+POLL_RATE = 60.0  # ticks per second that look for a newly published frame
 
 
 class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions, LabActions, App):
@@ -112,7 +113,9 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         if self.start_running:
             self.action_toggle_run()
         self._check_size()
-        self.set_interval(1.0 / self.frame_rate, self._tick)
+        # Poll for new frames well above the frame rate: a tick without a new frame costs nothing,
+        # and a key's effect then waits ~1/(2*POLL_RATE) for the screen, not half a frame.
+        self.set_interval(1.0 / max(self.frame_rate, POLL_RATE), self._tick)
         self._tick()
 
     async def on_unmount(self) -> None:

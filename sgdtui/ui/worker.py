@@ -282,6 +282,9 @@ class SessionWorker(Worker):
                 processed = self._drain(block=not self._running)
                 if self._stop.is_set():
                     break
+                if self._running and processed:
+                    self._publish()  # a key's effect shows now, not after the next frame's steps
+                    last_publish = time.perf_counter()
                 if self._running:
                     last_publish = self._run_one_frame(last_publish)
                 elif processed:
