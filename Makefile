@@ -22,9 +22,9 @@ run: $(STAMP)
 	$(VENV)/bin/sgdtui $(ARGS)
 
 # Tests run on every core (pytest-xdist): most of the suite's time is Textual pilots waiting for
-# the app to go idle between key presses, which overlaps well.
+# the app to go idle between key presses, which overlaps well; work stealing evens out the long tests.
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
