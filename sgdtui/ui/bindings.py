@@ -61,7 +61,7 @@ BINDINGS = [
     B("greater_than_sign", "speed(1)", "faster", show=False, key_display=">"),
     B("P", "phase", "Phase diagram (surface mode)", show=False),
     B("G", "toggle_density", "density view: the lane's stationary histogram against exp(-L/T_G) (surface)", show=False),
-    B("K", "toggle_burn_in", "burn-in: stationary statistics of the lane from now on (or off)", show=False),
+    B("K", "toggle_burn_in", "burn-in: stationary statistics of the lane from now on, or off (surface)", show=False),
     B("W", "toggle_swa", "SWA: average the lane's iterate (MLP: weights) from now on (or off)", show=False),
     B("F", "toggle_flow", "gradient-flow reference beside the lane's path (surface)", show=False),
     B("R", "apply_range_test", "the range test's suggested lr on the other lanes", show=False),
