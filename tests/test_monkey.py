@@ -85,3 +85,29 @@ async def test_a_burst_of_enters_and_escapes_closes_a_modal_screen_once(tmp_path
         await pilot.press("full_stop")  # still alive, still stepping
         await pilot.pause()
         assert app.worker.latest.snapshot.clock >= 1
+
+
+async def test_a_palette_search_that_ends_after_escape_draws_nothing(tmp_path, monkeypatch):
+    """Another of the monkey's: typing in the palette then escape at once; the search worker
+    finished after the palette had closed, filled its (removed) list, and the NoMatches ended the
+    app. The search's last step is replayed here on the closed palette."""
+    from textual.command import CommandList
+
+    monkeypatch.chdir(tmp_path)
+    session, factory = build_session(argparse.Namespace(seed=0))
+    app = PlaygroundApp(session, factory, live_rates=False, worker_kind="thread")
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.screen
+        await pilot.press("colon", "c")
+        palette = app.screen
+        assert palette is not main
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main
+        await palette.remove_children()  # as a closed screen's widgets go
+        palette._refresh_command_list(CommandList(), [], True)  # the late search result
+        palette._list_visible = True
+        await pilot.pause()
+        await pilot.press("full_stop")
+        await pilot.pause()
+        assert app.screen is main and app.worker.latest.snapshot.clock >= 1

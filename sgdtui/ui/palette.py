@@ -129,9 +129,20 @@ async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
 class PlaygroundPalette(CommandPalette):
     """Textual's command palette, dismissed once only: two quick enters (or enter and escape in
     one burst of keys) would otherwise dismiss it twice, popping the screen beneath it or raising
-    ScreenStackError with only the main screen left."""
+    ScreenStackError with only the main screen left; and a search that ends after the palette
+    closed draws nothing."""
 
     def dismiss(self, result=None):
         if dismissed_already(self):  # once only, as the playground's own screens
             return AwaitComplete(_nothing())
         return super().dismiss(result)
+
+    # The search runs in a worker that can finish after a quick escape has closed the palette; it
+    # then fills a list that is gone (NoMatches, which would end the app): a closed palette shows nothing.
+    def _refresh_command_list(self, *args, **kwargs) -> None:
+        if not dismissed_already(self):
+            super()._refresh_command_list(*args, **kwargs)
+
+    def _watch__list_visible(self) -> None:
+        if not dismissed_already(self):
+            super()._watch__list_visible()
