@@ -111,3 +111,30 @@ async def test_a_palette_search_that_ends_after_escape_draws_nothing(tmp_path, m
         await pilot.press("full_stop")
         await pilot.pause()
         assert app.screen is main and app.worker.latest.snapshot.clock >= 1
+
+
+@pytest.mark.parametrize("action", ["page_up", "page_down"])
+async def test_a_page_key_before_the_palettes_list_is_laid_out_is_harmless(tmp_path, monkeypatch, action):
+    """The monkey's third: a page key reaching the palette's list between its new options and
+    their layout (no height yet) raised KeyError in Textual's OptionList and ended the app. The
+    state is made here by giving the list no room to lay lines out in."""
+    from textual.command import CommandList
+    from textual.geometry import Region
+
+    monkeypatch.chdir(tmp_path)
+    session, factory = build_session(argparse.Namespace(seed=0))
+    app = PlaygroundApp(session, factory, live_rates=False, worker_kind="thread")
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.screen
+        await pilot.press("colon", "c", "o")
+        await pilot.pause(0.3)
+        palette = app.screen
+        command_list = palette.query_one(CommandList)
+        assert command_list.option_count > 0
+        monkeypatch.setattr(CommandList, "scrollable_content_region", property(lambda self: Region(0, 0, 0, 0)))
+        command_list._line_cache.clear()  # new options, not laid out
+        palette._action_command_list(action)  # what pageup / pagedown do
+        monkeypatch.undo()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main

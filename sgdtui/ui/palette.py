@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from textual.app import SystemCommand
 from textual.await_complete import AwaitComplete
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 
 from sgdtui.engine.optimizers import OPTIMIZERS
 from sgdtui.mlp.datasets import DATASETS
@@ -142,6 +142,15 @@ class PlaygroundPalette(CommandPalette):
     def _refresh_command_list(self, *args, **kwargs) -> None:
         if not dismissed_already(self):
             super()._refresh_command_list(*args, **kwargs)
+
+    def _action_command_list(self, action: str) -> None:
+        # A page key right after typing reaches a list whose lines are not laid out yet (Textual's
+        # OptionList then raises KeyError): there is nothing to page through yet.
+        if action.startswith("page_"):
+            command_list = self.query_one(CommandList)
+            if (command_list.highlighted or 0) not in getattr(command_list, "_index_to_line", {}):
+                return
+        super()._action_command_list(action)
 
     def _watch__list_visible(self) -> None:
         if not dismissed_already(self):
