@@ -13,22 +13,12 @@ from sgdtui.ui.formatting import cell, fmt  # noqa: F401 - re-exported
 from sgdtui.ui.present_lab import lab_row, lr_preview, sums_text, temperature_text
 from sgdtui.ui.widgets.contour import TrajectoryView
 from sgdtui.ui.widgets.loss import LossSeries
+from sgdtui.ui.widgets.plotting import OKABE_ITO
 
-# Lane colours: the Okabe-Ito colour-blind-safe set (blue, orange, bluish green, reddish purple,
-# yellow, vermillion, sky blue, grey). Each lane keeps its hue in every theme; dark themes get a
-# lighter shade of it, light themes a darker one, so paths read on the shaded contours either way.
-# One RGB triple per lane is handed to plotext and to Rich alike: plots, legends and the table match.
-LANE_HUES: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
-    # (on dark, on light)
-    ((86, 180, 233), (0, 114, 178)),
-    ((230, 159, 0), (213, 94, 0)),
-    ((53, 201, 152), (0, 130, 95)),
-    ((224, 139, 187), (170, 68, 130)),
-    ((240, 228, 66), (140, 115, 0)),
-    ((255, 120, 60), (185, 60, 0)),
-    ((150, 200, 255), (40, 80, 160)),
-    ((200, 200, 200), (80, 80, 80)),
-)
+# Lane colours: the Okabe-Ito set, one (on dark, on light) pair per lane, so paths read on the
+# shaded contours in either theme. One RGB triple per lane is handed to plotext and to Rich alike:
+# plots, legends and the table match.
+LANE_HUES = OKABE_ITO
 # Current points differ by glyph too (a second cue besides colour).
 LANE_GLYPHS: tuple[str, ...] = ("●", "▲", "■", "◆", "▼", "◀", "▶", "✚")
 

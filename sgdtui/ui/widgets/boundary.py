@@ -20,6 +20,7 @@ from textual.color import Color
 
 from sgdtui.ui.widgets.plot_base import BraillePlot, CellLayer, PlotColor, cells_layer, marker_layer
 from sgdtui.ui.widgets.plotting import (
+    OKABE_ITO,
     CanvasGrid,
     PlotDataError,
     blend,
@@ -29,17 +30,7 @@ from sgdtui.ui.widgets.plotting import (
     rasterize_polyline,
 )
 
-# Class colours: (on dark, on light) per class, the first ones colour-blind safe (Okabe-Ito).
-CLASS_COLOURS: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
-    ((86, 180, 233), (0, 114, 178)),
-    ((230, 159, 0), (213, 94, 0)),
-    ((53, 201, 152), (0, 130, 95)),
-    ((224, 139, 187), (170, 68, 130)),
-    ((240, 228, 66), (140, 115, 0)),
-    ((255, 120, 60), (185, 60, 0)),
-    ((150, 200, 255), (40, 80, 160)),
-    ((200, 200, 200), (80, 80, 80)),
-)
+CLASS_COLOURS = OKABE_ITO  # (on dark, on light) per class, colour-blind safe
 VALIDATION_MARKER = "+"
 # Shading opacity: a sure prediction shows its class clearly, an unsure one fades to the background.
 SURE, UNSURE = 0.42, 0.08

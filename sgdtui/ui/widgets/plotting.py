@@ -35,6 +35,20 @@ _BRAILLE_BITS = np.array([[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]], d
 _BRAILLE_GLYPHS = np.array([chr(0x2800 + code) for code in range(256)], dtype=object)
 _POPCOUNT = np.array([bin(code).count("1") for code in range(256)], dtype=np.int64)
 
+# The Okabe-Ito colour-blind-safe set (blue, orange, bluish green, reddish purple, yellow,
+# vermillion, sky blue, grey), each as (on a dark background, on a light one): lanes and
+# classes keep their hue in every theme, lighter on dark themes and darker on light ones.
+OKABE_ITO: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
+    ((86, 180, 233), (0, 114, 178)),
+    ((230, 159, 0), (213, 94, 0)),
+    ((53, 201, 152), (0, 130, 95)),
+    ((224, 139, 187), (170, 68, 130)),
+    ((240, 228, 66), (140, 115, 0)),
+    ((255, 120, 60), (185, 60, 0)),
+    ((150, 200, 255), (40, 80, 160)),
+    ((200, 200, 200), (80, 80, 80)),
+)
+
 # Points farther than this many view spans from the view's centre are pulled in
 # radially: the visible direction of a segment is unchanged (error ~1e-6 rad),
 # and float arithmetic downstream can no longer overflow.
