@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from textual.app import SystemCommand
-from textual.await_complete import AwaitComplete
 from textual.command import CommandList, CommandPalette
 
 from sgdtui.engine.optimizers import OPTIMIZERS
@@ -18,7 +17,7 @@ from sgdtui.mlp.datasets import DATASETS
 from sgdtui.mlp.problem import ACTIVATIONS, NORMS
 from sgdtui.ui.bindings import BINDINGS, action_name
 from sgdtui.ui.mlp_actions import DATASET_KEYS, HIDDEN_PRESETS
-from sgdtui.ui.screens import _nothing, dismissed_already
+from sgdtui.ui.screens import DismissOnce, dismissed_already
 
 if TYPE_CHECKING:
     from sgdtui.ui.app import PlaygroundApp
@@ -126,16 +125,11 @@ async def export_selected_lane(app: "PlaygroundApp") -> Path | str | None:
     return path
 
 
-class PlaygroundPalette(CommandPalette):
+class PlaygroundPalette(DismissOnce, CommandPalette):
     """Textual's command palette, dismissed once only: two quick enters (or enter and escape in
     one burst of keys) would otherwise dismiss it twice, popping the screen beneath it or raising
     ScreenStackError with only the main screen left; and a search that ends after the palette
     closed draws nothing."""
-
-    def dismiss(self, result=None):
-        if dismissed_already(self):  # once only, as the playground's own screens
-            return AwaitComplete(_nothing())
-        return super().dismiss(result)
 
     # The search runs in a worker that can finish after a quick escape has closed the palette; it
     # then fills a list that is gone (NoMatches, which would end the app): a closed palette shows nothing.
