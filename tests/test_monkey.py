@@ -28,6 +28,12 @@ CHARACTERS = {"space": " ", "plus": "+", "minus": "-", "full_stop": ".", "comma"
 SLOWEST_PRESS = 5.0
 
 
+def send_burst(app: PlaygroundApp, keys) -> None:
+    """The keys as a typist's (or an SSH session's) arrive: no wait for the screen in between."""
+    for key in keys:
+        app._driver.send_message(events.Key(key, CHARACTERS.get(key, key if len(key) == 1 else None)))
+
+
 async def monkey(app: PlaygroundApp, seed: int, presses: int, burst: int = 25) -> float:
     """Presses in bursts (the pilot waits for the screen after each burst, as after a quick
     typist's keys); a burst must be handled within ``burst`` x 5 s, and none may stall."""
@@ -40,8 +46,7 @@ async def monkey(app: PlaygroundApp, seed: int, presses: int, burst: int = 25) -
             keys = [rng.choice(BOUND) if rng.random() < 0.6 else rng.choice(RANDOM_KEYS) for _ in range(burst)]
             keys = ["escape" if key == "P" and rng.random() < 0.8 else key for key in keys]  # a sweep now and then
             started = time.monotonic()
-            for key in keys:  # as a typist's keys arrive: no wait for the screen in between
-                app._driver.send_message(events.Key(key, CHARACTERS.get(key, key if len(key) == 1 else None)))
+            send_burst(app, keys)
             await pilot.pause()
             took = (time.monotonic() - started) / burst
             slowest = max(slowest, took)
@@ -73,8 +78,7 @@ async def test_a_burst_of_enters_and_escapes_closes_a_modal_screen_once(tmp_path
         main = app.screen
         for keys in ([opener, "enter", "enter", "escape"], [opener, "escape", "escape", "enter"],
                      [opener, "down", "enter", "enter", "enter"], [opener, "x", "enter", "enter", "escape"]):
-            for key in keys:
-                app._driver.send_message(events.Key(key, CHARACTERS.get(key, key if len(key) == 1 else None)))
+            send_burst(app, keys)
             await pilot.pause()
             await pilot.pause()
             for _ in range(4):  # close whatever the burst left open
