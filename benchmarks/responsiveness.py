@@ -238,33 +238,29 @@ def bare_key_latencies(path: Path, size=(120, 40), presses: int = 12) -> list[fl
         term.kill()
 
 
-def sgdtui_fps(size: tuple[int, int], flat_out: bool, seconds: float = 3.0) -> float:
-    term = Terminal(sgdtui_argv(), size)
+def frames_per_second(argv: list[str], marker: bytes, size: tuple[int, int], keys: bytes = b"",
+                      seconds: float = 3.0) -> float:
+    """Screen updates per second after the first frame (``marker``) and ``keys``, once settled."""
+    term = Terminal(argv, size)
     try:
-        if term.wait_for(b"step 0", term.started, timeout=60) is None:
+        if term.wait_for(marker, term.started, timeout=60) is None:
             raise RuntimeError("no first frame")
-        if flat_out:
-            term.send(b">" * 8)
-        term.send(b" ")
+        if keys:
+            term.send(keys)
         time.sleep(1.0)
         t0 = time.perf_counter()
         time.sleep(seconds)
         return term.frames_between(t0, time.perf_counter()) / seconds
     finally:
         term.kill()
+
+
+def sgdtui_fps(size: tuple[int, int], flat_out: bool, seconds: float = 3.0) -> float:
+    return frames_per_second(sgdtui_argv(), b"step 0", size, (b">" * 8 if flat_out else b"") + b" ", seconds)
 
 
 def bare_fps(path: Path, size: tuple[int, int], seconds: float = 3.0) -> float:
-    term = Terminal(bare_argv(path, "--flat-out"), size)
-    try:
-        if term.wait_for(b"bare count 0", term.started, timeout=60) is None:
-            raise RuntimeError("no first frame")
-        time.sleep(1.0)
-        t0 = time.perf_counter()
-        time.sleep(seconds)
-        return term.frames_between(t0, time.perf_counter()) / seconds
-    finally:
-        term.kill()
+    return frames_per_second(bare_argv(path, "--flat-out"), b"bare count 0", size, seconds=seconds)
 
 
 def mlp_lane_steps(lanes: int, seconds: float = 6.0, size=(120, 40)) -> float:
