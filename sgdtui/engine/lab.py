@@ -125,6 +125,12 @@ class LaneLab:
             self.flow, self.flow_path = None, []
 
     # --- each staged block --------------------------------------------------------------------
+    @property
+    def wants_positions(self) -> bool:
+        """Whether ``block`` reads every step's positions (the stationary statistics and SWA do;
+        the range test and the flow read only losses and lrs)."""
+        return self.stationary is not None or self.lane.config.swa_start is not None
+
     def block(self, steps: np.ndarray, pos: np.ndarray, loss: np.ndarray, lrs: np.ndarray) -> None:
         """Steps ``steps`` (k,), positions (k, N, 2), losses (k, N), the lr of each update (k,)."""
         lane, cfg = self.lane, self.lane.config

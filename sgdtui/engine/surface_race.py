@@ -138,6 +138,12 @@ class SurfaceLane(LaneSteering):
         self._stage_lr_rows: list[Any] = []
         self._staged = 0
         self._last_flushed_pos = self.P.clone()
+        # A lean block stages only the losses (what the measures read): nothing else reads every
+        # step's positions when the history keeps one row a block and no sink or Lab statistic
+        # wants them. The position before the update, for freezing a diverged trajectory, is then
+        # kept in one buffer that stays in cache instead of a fresh staging row each step.
+        self._lean = False
+        self._before_update = torch.empty_like(self.P) if self._history_stride > 1 and width > 1 else None
         self.lab = LaneLab(self)
         self._hessian_cache: tuple[tuple[float, float], HessianInfo | None] | None = None
         if self.sink is not None:
@@ -257,6 +263,8 @@ class SurfaceLane(LaneSteering):
         if not self.all_alive:
             grad = torch.where(self._alive, grad, torch.zeros_like(grad))
             frozen = self.P.clone()
+        if self._lean:
+            self._before_update.copy_(self.P)
         self.optimizer.step(self.P, grad, lr)
         if not self.all_alive:
             self.P.copy_(torch.where(self._alive, self.P, frozen))
@@ -297,16 +305,22 @@ class SurfaceLane(LaneSteering):
         self.L.copy_(torch.where(torch.isfinite(self.L), self.L, torch.full_like(self.L, math.inf)))
 
     def _last_positions(self) -> torch.Tensor:
+        if self._lean:
+            return self._before_update
         if self._staged:
             return self._stage_pos[self._staged - 1]
         return self._last_flushed_pos
 
     def _record(self) -> None:
         i = self._staged
+        if i == 0:  # a block's kind is settled at its first row; what changes it flushes first
+            self._lean = self._before_update is not None and self.sink is None and not self.lab.wants_positions
         if self.width == 1:  # one point: numpy copies of three pairs beat torch op dispatch
             self._stage_np[0][i] = self._P_np
             self._stage_np[1][i] = self._L_np
             self._stage_np[2][i] = self._G_np
+        elif self._lean:
+            self._stage_loss[i].copy_(self.L)
         else:
             self._stage_pos[i].copy_(self.P)
             self._stage_loss[i].copy_(self.L)
@@ -330,7 +344,8 @@ class SurfaceLane(LaneSteering):
         n = self.n
         first = self.t - k + 1  # staged rows are the consecutive steps ending at t
         steps = np.arange(first, first + k)
-        pos = self._stage_pos[:k, :, :n].transpose(1, 2).numpy()  # (k, N, 2), a view
+        # (k, N, 2), a view; a lean block has only its latest row, the lane's position now
+        pos = (self.P[:, :n].T.unsqueeze(0) if self._lean else self._stage_pos[:k, :, :n].transpose(1, 2)).numpy()
         loss = self._stage_loss[:k, :n].numpy()
         lrs = self._stage_lr[:k].copy()
         self.count_lrs(lrs[steps >= 1])  # the start row (step 0) is no update
@@ -339,13 +354,15 @@ class SurfaceLane(LaneSteering):
         if self.history is not None:
             stride = self._history_stride
             keep = slice(None) if stride == 1 else np.array([k - 1])  # the latest staged row: now
+            kept_pos = pos[-1:] if self._lean else pos[keep]
             grads = self._stage_grad[:k, :, :n] if stride == 1 else self.G[:, :n].unsqueeze(0)
             gnorm = torch.addcmul(grads[:, 0] * grads[:, 0], grads[:, 1], grads[:, 1]).numpy()
             np.sqrt(gnorm, out=gnorm)  # correctly rounded, as vector_norm
-            self.history.append_block(steps[keep], pos=pos[keep], loss=loss[keep], gnorm=gnorm, lr=lrs[keep])
+            self.history.append_block(steps[keep], pos=kept_pos, loss=loss[keep], gnorm=gnorm, lr=lrs[keep])
         if self.sink is not None:
             self.sink.block(self, steps, pos, loss, lrs)
-        self._last_flushed_pos = self._stage_pos[k - 1].clone()
+        if not self._lean:
+            self._last_flushed_pos = self._stage_pos[k - 1].clone()
         self._stage_lr_rows = []
         self._staged = 0
 
