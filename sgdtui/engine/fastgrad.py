@@ -20,6 +20,7 @@ multiply-adds, its own transcendental code), which would make a lane's numbers d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,7 @@ def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradPr
         return None
     finally:
         expr.PATCH.on = True
+    _eliminate_common_subexpressions(graph)
     program = _compile(graph, params, loss, grad)
     if program is not None and evaluate is not None:
         def after() -> None:
@@ -91,6 +93,35 @@ def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradPr
                 grad[1].copy_(patched[1])
         program.after = after
     return program
+
+
+def _eliminate_common_subexpressions(graph) -> None:
+    """Run each distinct op on the same inputs once (forward mode often squares a value twice,
+    once for the loss and once for its derivative). The ops are deterministic elementwise
+    kernels, so reusing the first result changes no bit."""
+    seen: dict[tuple, Any] = {}
+    for node in list(graph.nodes):
+        if node.op != "call_function" or not hasattr(node.target, "overloadpacket"):
+            continue
+        if node.target._schema.is_mutable:
+            continue
+        try:
+            key = (node.target, _hashable(node.args), _hashable(tuple(sorted(node.kwargs.items()))))
+            hash(key)
+        except TypeError:
+            continue
+        first = seen.setdefault(key, node)
+        if first is not node:
+            node.replace_all_uses_with(first)
+            graph.erase_node(node)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_hashable(v) for v in value))
+    if isinstance(value, float):
+        return ("float", value, math.copysign(1.0, value))  # -0.0 and 0.0 are different constants
+    return value
 
 
 def _compile(graph, params: Tensor, loss: Tensor, grad: Tensor) -> GradProgram | None:
