@@ -48,3 +48,25 @@ def test_a_trajectory_is_the_same_in_a_cloud_of_any_size():
         race.step(60)
         runs.append(race.lane("a").positions[0])
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+def test_an_op_repeated_on_the_same_inputs_runs_once():
+    from sgdtui.engine import expr
+    from sgdtui.engine.fastgrad import _eliminate_common_subexpressions, _trace
+
+    surface = SurfaceRegistry(include_user_dir=False).get("pathological")  # tanh(x)**2 + ...
+    params = torch.zeros(2, 1024, dtype=torch.float64)
+    expr.PATCH.on = False
+    try:
+        graph = _trace(surface.value_and_grad, params.T).graph
+    finally:
+        expr.PATCH.on = True
+
+    def squares_of_tanh():
+        return [n for n in graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.mul.Tensor
+                and len(n.args) == 2 and n.args[0] is n.args[1] and getattr(n.args[0], "name", "").startswith("tanh")]
+
+    assert len(squares_of_tanh()) == 2  # forward mode squares it for the loss and for the derivative
+    before = len(graph.nodes)
+    _eliminate_common_subexpressions(graph)
+    assert len(squares_of_tanh()) == 1 and len(graph.nodes) == before - 1
