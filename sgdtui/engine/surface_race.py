@@ -114,6 +114,7 @@ class SurfaceLane(LaneSteering):
         self.start_schedule()
         self._lr_cache = None
         self._alive = torch.ones(width, dtype=torch.bool)  # pad rows stay alive, never checked
+        self._frozen_grad = torch.zeros(2, width, dtype=DTYPE)  # what a diverged trajectory's optimizer sees
         self.all_alive = True
         self.diverged_at = np.full(self.n, -1, dtype=np.int64)
         capacity = self.history_capacity
@@ -260,14 +261,14 @@ class SurfaceLane(LaneSteering):
         self.effective_lr = lr
         self.optimizer.param_groups[0]["lr"] = lr
         grad = self._stochastic_grad()
-        if not self.all_alive:
-            grad = torch.where(self._alive, grad, torch.zeros_like(grad))
-            frozen = self.P.clone()
         if self._lean:
             self._before_update.copy_(self.P)
-        self.optimizer.step(self.P, grad, lr)
         if not self.all_alive:
-            self.P.copy_(torch.where(self._alive, self.P, frozen))
+            grad = torch.where(self._alive, grad, self._frozen_grad)
+            frozen = self._before_update if self._lean else self.P.clone()
+        self.optimizer.step(self.P, grad, lr)
+        if not self.all_alive:  # diverged trajectories stay where they stopped
+            torch.where(self._alive, self.P, frozen, out=self.P)
         self.t += 1
         self._evaluate()
         self._check_divergence()
