@@ -247,6 +247,32 @@ def test_worker_snapshots_skip_gradient_noise_between_estimates():
     assert all(l.grad_noise is None for l in worker._make_frame().snapshot.lanes)
 
 
+def test_a_live_worker_skips_the_recorded_noise_probe_and_trains_the_same_numbers():
+    """Behind the app nothing reads the evaluation's noise column (only trajectories.csv
+    does), so a worker's race skips that probe; the losses stay those of a headless run."""
+    args = mlp_args()
+    session, _ = build_session(args)
+    headless, _ = build_session(args)
+    worker = SessionWorker(session, MODES["mlp"].options(25.0, 1))
+    worker.start()
+    try:
+        worker.submit(Step(40))
+        assert worker.wait_idle()
+    finally:
+        worker.stop()
+    headless.advance(40)
+    assert session.race.eval_noise is False and headless.race.eval_noise is True
+    live, replayed = session.trajectories(), headless.trajectories()
+    for name, columns in replayed.items():
+        np.testing.assert_array_equal(live[name]["train_loss"], columns["train_loss"])
+    live, replayed = session.race.evaluations(), headless.race.evaluations()
+    for name, columns in replayed.items():
+        assert len(columns["step"]) >= 4
+        np.testing.assert_array_equal(live[name]["val_loss"], columns["val_loss"])
+        # the start row was evaluated before the worker began
+        assert np.isfinite(columns["grad_noise"]).all() and np.isnan(live[name]["grad_noise"][1:]).all()
+
+
 def test_pane_throttle_holds_changes_back_while_running_but_never_a_new_structure():
     from sgdtui.ui.mlp_panes import PaneThrottle
 

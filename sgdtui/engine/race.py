@@ -89,6 +89,10 @@ class Race(ABC):
     def trajectories(self) -> dict[str, dict[str, Any]]:
         """Every lane's recorded history as numpy columns."""
 
+    def for_display(self) -> None:
+        """This race runs behind a live view and never writes its per-step files: it may skip
+        recording what only those files carry. Nothing skipped may feed back into the numbers."""
+
     # --- headless output -------------------------------------------------------------------
     @abstractmethod
     def write_outputs(self, out: Path) -> list[str]:

@@ -125,6 +125,11 @@ class MLPRace(Race):
 
     eval_noise = True  # estimate the gradient noise at every evaluation (sweeps, which never show it, skip it)
 
+    def for_display(self) -> None:
+        # The evaluation's gradient-noise probe (its own seeded stream) goes only into
+        # trajectories.csv; a live view's table estimates the noise in its costly snapshots.
+        self.eval_noise = False
+
     def __init__(self, problem: "MLPProblem", lanes: list[LaneConfig] = (), seed: int = 0,
                  history_capacity: int | None = 4096):
         self.seed = seed

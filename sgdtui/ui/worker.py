@@ -276,6 +276,7 @@ class SessionWorker(Worker):
 
     # --- the thread's side ---------------------------------------------------------------
     def _loop(self) -> None:
+        self._session.race.for_display()
         last_publish = time.perf_counter()
         while not self._stop.is_set():
             try:
