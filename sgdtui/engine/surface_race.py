@@ -107,6 +107,7 @@ class SurfaceLane(LaneSteering):
                 hyper[key] = value
         self.optimizer = vector_optimizer_for(self.spec, hyper, noise=self._draw_optimizer_noise, columns=self.n)
         self._program = None
+        self._at_point = self.surface.value_and_grad_at if width == 1 and isinstance(self.surface, ExpressionSurface) else None
         if self.n >= PROGRAM_MIN and isinstance(self.surface, ExpressionSurface):
             self._program = program_for(self.surface, self.P, self.L, self.G)
         self.t = 0
@@ -176,6 +177,10 @@ class SurfaceLane(LaneSteering):
         if self._program is not None:
             self._program.run()
             return
+        if self._at_point is not None:  # one point of an expression surface: floats in, floats out
+            value, gx, gy = self._at_point(*self._P_np[:, 0].tolist())
+            self._L_np[0], self._G_np[0, 0], self._G_np[1, 0] = value, gx, gy
+            return
         loss, grad = self.surface.value_and_grad(self.P.T if self.width == 1 else self.P.T.contiguous())
         if self.width == 1:  # one point: numpy views copy two numbers faster than torch ops
             self._L_np[0] = float(loss.reshape(-1)[0])
@@ -222,11 +227,14 @@ class SurfaceLane(LaneSteering):
         return not self.all_alive and not bool(self.alive.any())
 
     def compute_lr(self):
-        if not self.row_values:
-            return super().compute_lr()
         cache = self._lr_cache
         if cache is not None and cache[0] is self.config and cache[1] is self.schedule:
             return cache[2]
+        if not self.row_values:
+            lr = super().compute_lr()
+            if self.schedule.name == "constant":  # the same every step until the config changes
+                self._lr_cache = (self.config, self.schedule, lr)
+            return lr
         cfg = self.config
         t = self.t - self.schedule_origin
         scheduled = rowwise(lambda base: self.schedule.lr(t, base), self.setting("lr"))
@@ -280,13 +288,13 @@ class SurfaceLane(LaneSteering):
 
     def _check_divergence(self, initial: bool = False) -> None:
         n = self.n
-        loss, pos = self.L[:n], self.P[:, :n]
         # Fast path (every step): a non-finite loss anywhere makes the sum non-finite.
         if n == 1:
             x, y = self._P_np[:, 0].tolist()
             if math.isfinite(float(self._L_np[0])) and max(abs(x), abs(y)) < self.surface.bound:
                 return
-        else:
+        loss, pos = self.L[:n], self.P[:, :n]
+        if n > 1:
             low, high = torch.aminmax(pos)
             if math.isfinite(float(loss.sum())) and max(-float(low), float(high)) < self.surface.bound:
                 return

@@ -157,6 +157,11 @@ class ExpressionSurface(Surface):
             out = out.expand(w.shape[0])
         return out
 
+    def value_and_grad_at(self, x: float, y: float) -> tuple[float, float, float]:
+        """The loss and both partials at one point, as floats: the numbers ``value_and_grad``
+        gives for a one-row ``w`` (a lane of one trajectory reads them without making tensors)."""
+        return self._scalar_fn(x, y)
+
     def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if w.shape[0] == 1:
             # One trajectory (the common case): float arithmetic beats launching tiny tensor ops
