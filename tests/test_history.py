@@ -70,3 +70,14 @@ def test_single_appends_and_snapshot_thinning():
 def test_capacity_too_small_is_refused():
     with pytest.raises(ValueError, match="at least 16"):
         History({"v": ()}, capacity=8)
+
+
+def test_a_thinned_snapshot_keeps_evenly_spaced_distinct_rows_and_the_last():
+    for rows, max_rows in ((10, 3), (101, 100), (4096, 2000), (3001, 2000), (5000, 2)):
+        history = History({"loss": ()}, capacity=None)
+        history.append_block(np.arange(rows), loss=np.arange(rows, dtype=float))
+        expected = np.unique(np.linspace(0, rows - 1, max_rows).round().astype(np.int64))
+        got = history.snapshot(max_rows)
+        np.testing.assert_array_equal(got["step"], expected)
+        np.testing.assert_array_equal(got["loss"], expected.astype(float))
+        assert got["step"][-1] == rows - 1 and len(got["step"]) <= max_rows

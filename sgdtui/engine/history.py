@@ -83,7 +83,8 @@ class History:
         (the last row always kept)."""
         idx = slice(0, self._len)
         if max_rows is not None and self._len > max_rows:
-            idx = np.unique(np.linspace(0, self._len - 1, max_rows).round().astype(np.int64))
+            idx = np.linspace(0, self._len - 1, max_rows).round().astype(np.int64)
+            idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # sorted already: drop repeats in one pass
         out = {"step": self.steps[idx].copy()}
         for name, arr in self._cols.items():
             out[name] = arr[idx].copy()
