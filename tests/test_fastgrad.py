@@ -70,3 +70,28 @@ def test_an_op_repeated_on_the_same_inputs_runs_once():
     before = len(graph.nodes)
     _eliminate_common_subexpressions(graph)
     assert len(squares_of_tanh()) == 1 and len(graph.nodes) == before - 1
+
+
+@pytest.mark.parametrize("name", ["pathological", "rosenbrock", "double-well"])
+def test_a_small_cloud_switching_to_the_program_mid_run_keeps_every_bit(monkeypatch, name):
+    from sgdtui.engine import surface_race
+
+    surface = REGISTRY.get(name)
+    problem = SurfaceProblem(surface, {"surface": name})
+    starts = tuple((-1.0 + 0.05 * k, 0.5 + 0.03 * k) for k in range(40))
+
+    steps = surface_race.PROGRAM_AFTER + 50
+
+    def run():
+        race = SurfaceRace(problem, [LaneConfig.create("a", "momentum", lr=2e-4, momentum=0.9, starts=starts,
+                                                       noise=0.5)])
+        race.step(steps)
+        lane = race.lane("a")
+        return lane, lane.history.snapshot()
+
+    switched, switched_rows = run()
+    monkeypatch.setattr(surface_race, "PROGRAM_AFTER", 10**9)
+    called, called_rows = run()
+    assert switched._program is not None and called._program is None
+    for key in switched_rows:
+        np.testing.assert_array_equal(switched_rows[key], called_rows[key])

@@ -30,6 +30,7 @@ from torch import Tensor
 _VIEW_OPS = {"select", "slice", "t", "transpose", "expand", "view", "unsqueeze", "squeeze", "permute",
              "alias", "detach", "_unsafe_view", "as_strided"}
 _CACHE: dict[tuple, "GradProgram | None"] = {}
+_GRAPHS: dict[tuple, tuple[Any, Any]] = {}  # (surface id, shape) -> (surface, traced graph): a reset re-binds buffers only
 _CACHE_LIMIT = 64
 
 
@@ -75,14 +76,22 @@ def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradPr
 
     compiled = getattr(surface, "_fn", None)
     evaluate = getattr(compiled, "_evaluate", None)
-    try:
-        expr.PATCH.on = evaluate is None  # the data-dependent patch is replayed by ``after``
-        graph = _trace(surface.value_and_grad, params.T).graph
-    except Exception:  # noqa: BLE001 - any tracing failure means: call the surface instead
-        return None
-    finally:
-        expr.PATCH.on = True
-    _eliminate_common_subexpressions(graph)
+    key = (id(surface), tuple(params.shape))
+    cached = _GRAPHS.get(key)
+    if cached is not None and cached[0] is surface:
+        graph = cached[1]
+    else:
+        try:
+            expr.PATCH.on = evaluate is None  # the data-dependent patch is replayed by ``after``
+            graph = _trace(surface.value_and_grad, params.T).graph
+        except Exception:  # noqa: BLE001 - any tracing failure means: call the surface instead
+            return None
+        finally:
+            expr.PATCH.on = True
+        _eliminate_common_subexpressions(graph)
+        if len(_GRAPHS) > _CACHE_LIMIT:
+            _GRAPHS.clear()
+        _GRAPHS[key] = (surface, graph)  # the surface itself too: its id alone could be reused
     program = _compile(graph, params, loss, grad)
     if program is not None and evaluate is not None:
         def after() -> None:

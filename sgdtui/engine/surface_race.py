@@ -49,8 +49,12 @@ ANATOMY_MAX_STARTS = 4096  # the update anatomy copies the optimizer's state: no
 # trajectory's numbers never depend on how many others step with it.
 PAD = 16
 # Clouds this big evaluate expression surfaces through an in-place program (engine/fastgrad.py,
-# the same numbers); smaller ones call the surface, which saves tracing (and importing torch.fx).
+# the same numbers) from their first step; clouds of at least PROGRAM_SMALL switch to it once
+# they have run PROGRAM_AFTER steps (a run long enough to repay the tracing, ~35 ms, and the
+# first import of torch.fx, ~1.5 s, which a short run or the app's first frame should not wait for).
 PROGRAM_MIN = 512
+PROGRAM_SMALL = 16
+PROGRAM_AFTER = 64
 
 
 def padded_width(n: int) -> int:
@@ -107,8 +111,10 @@ class SurfaceLane(LaneSteering):
                 hyper[key] = value
         self.optimizer = vector_optimizer_for(self.spec, hyper, noise=self._draw_optimizer_noise, columns=self.n)
         self._program = None
-        self._at_point = self.surface.value_and_grad_at if width == 1 and isinstance(self.surface, ExpressionSurface) else None
-        if self.n >= PROGRAM_MIN and isinstance(self.surface, ExpressionSurface):
+        expression = isinstance(self.surface, ExpressionSurface)
+        self._at_point = self.surface.value_and_grad_at if width == 1 and expression else None
+        self._program_at = PROGRAM_AFTER if expression and PROGRAM_SMALL <= self.n < PROGRAM_MIN else None
+        if self.n >= PROGRAM_MIN and expression:
             self._program = program_for(self.surface, self.P, self.L, self.G)
         self.t = 0
         self.sum_lr = self.sum_lr2 = 0.0
@@ -174,6 +180,9 @@ class SurfaceLane(LaneSteering):
     # --- the gradient ----------------------------------------------------------------------
     def _evaluate(self) -> None:
         """The full loss into L and its gradient into G at every trajectory's point."""
+        if self._program_at is not None and self.t >= self._program_at:
+            self._program_at = None
+            self._program = program_for(self.surface, self.P, self.L, self.G)
         if self._program is not None:
             self._program.run()
             return
