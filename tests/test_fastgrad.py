@@ -95,3 +95,31 @@ def test_a_small_cloud_switching_to_the_program_mid_run_keeps_every_bit(monkeypa
     assert switched._program is not None and called._program is None
     for key in switched_rows:
         np.testing.assert_array_equal(switched_rows[key], called_rows[key])
+
+
+def test_common_subexpressions_leave_outputs_in_place_ops_and_random_ops_alone():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from sgdtui.engine.fastgrad import _eliminate_common_subexpressions
+
+    def calls(fn, *args):
+        graph = make_fx(fn, tracing_mode="fake")(*args).graph
+        _eliminate_common_subexpressions(graph)
+        return [n for n in graph.nodes if n.op == "call_function"]
+
+    x = torch.zeros(8, dtype=torch.float64)
+
+    def mutated(x):
+        a, b = torch.zeros_like(x), torch.zeros_like(x)
+        a.add_(x)
+        return a + b
+
+    assert sum(n.target == torch.ops.aten.zeros_like.default for n in calls(mutated, x)) == 2
+    assert sum(n.target == torch.ops.aten.randn.default for n in calls(lambda x: torch.randn(8) + torch.randn(8) + x, x)) == 2
+    # the loss equal to a gradient row (-exp(x)): each keeps its node, so the program keeps its buffers
+    loss_is_a_row = calls(lambda w: ((-w[:, 0].exp()), torch.stack([-w[:, 0].exp(), w[:, 1] * 0.0], 1)),
+                          torch.zeros(8, 2, dtype=torch.float64))
+    assert sum(n.target == torch.ops.aten.neg.default for n in loss_is_a_row) == 2
+    surface = surface_from_expr("-exp(x)")
+    params = torch.zeros(2, 1024, dtype=torch.float64)
+    assert build_program(surface, params, torch.empty(1024, dtype=torch.float64), torch.empty(2, 1024, dtype=torch.float64)) is not None

@@ -81,3 +81,9 @@ def test_a_thinned_snapshot_keeps_evenly_spaced_distinct_rows_and_the_last():
         np.testing.assert_array_equal(got["step"], expected)
         np.testing.assert_array_equal(got["loss"], expected.astype(float))
         assert got["step"][-1] == rows - 1 and len(got["step"]) <= max_rows
+
+
+def test_a_snapshot_of_no_rows_is_empty():
+    history = History({"loss": ()}, capacity=None)
+    history.append_block(np.arange(10), loss=np.arange(10.0))
+    assert len(history.snapshot(0)["step"]) == 0

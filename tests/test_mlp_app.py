@@ -248,8 +248,8 @@ def test_worker_snapshots_skip_gradient_noise_between_estimates():
 
 
 def test_a_live_worker_skips_the_recorded_noise_probe_and_trains_the_same_numbers():
-    """Behind the app nothing reads the evaluation's noise column (only trajectories.csv
-    does), so a worker's race skips that probe; the losses stay those of a headless run."""
+    """Behind the app nothing reads the evaluation's noise column (only metrics.csv does),
+    so a worker's race skips that probe; the losses stay those of a headless run."""
     args = mlp_args()
     session, _ = build_session(args)
     headless, _ = build_session(args)

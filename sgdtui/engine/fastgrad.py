@@ -108,24 +108,32 @@ def _eliminate_common_subexpressions(graph) -> None:
     """Run each distinct op on the same inputs once (forward mode often squares a value twice,
     once for the loss and once for its derivative). The ops are deterministic elementwise
     kernels, so reusing the first result changes no bit."""
+    nodes = [n for n in graph.nodes if n.op == "call_function" and hasattr(n.target, "overloadpacket")]
+    if any(n.target._schema.is_mutable or torch.Tag.nondeterministic_seeded in n.target.tags for n in nodes):
+        return  # an in-place or random op: equal-looking nodes may not hold equal values
+    outputs = set()  # the loss and the gradient rows stay distinct nodes (each has its own buffer)
+    for node in graph.nodes:
+        if node.op == "output":
+            for result in node.args[0] if isinstance(node.args[0], (tuple, list)) else (node.args[0],):
+                outputs.add(result)
+                if getattr(result, "op", None) == "call_function" and result.args and isinstance(result.args[0], (list, tuple)):
+                    outputs.update(result.args[0])
     seen: dict[tuple, Any] = {}
-    for node in list(graph.nodes):
-        if node.op != "call_function" or not hasattr(node.target, "overloadpacket"):
-            continue
-        if node.target._schema.is_mutable:
-            continue
+    for node in nodes:
         try:
             key = (node.target, _hashable(node.args), _hashable(tuple(sorted(node.kwargs.items()))))
             hash(key)
         except TypeError:
             continue
         first = seen.setdefault(key, node)
-        if first is not node:
+        if first is not node and not (first in outputs and node in outputs):
             node.replace_all_uses_with(first)
             graph.erase_node(node)
 
 
 def _hashable(value: Any) -> Any:
+    if isinstance(value, bool):  # True == 1 and hashes alike, but they type a result differently
+        return ("bool", value)
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(_hashable(v) for v in value))
     if isinstance(value, float):

@@ -84,7 +84,7 @@ class History:
         idx = slice(0, self._len)
         if max_rows is not None and self._len > max_rows:
             idx = np.linspace(0, self._len - 1, max_rows).round().astype(np.int64)
-            idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # sorted already: drop repeats in one pass
+            idx = idx[np.diff(idx, prepend=-1) != 0]  # sorted already: drop repeats in one pass
         out = {"step": self.steps[idx].copy()}
         for name, arr in self._cols.items():
             out[name] = arr[idx].copy()

@@ -112,7 +112,9 @@ class SurfaceLane(LaneSteering):
         self.optimizer = vector_optimizer_for(self.spec, hyper, noise=self._draw_optimizer_noise, columns=self.n)
         self._program = None
         expression = isinstance(self.surface, ExpressionSurface)
-        self._at_point = self.surface.value_and_grad_at if width == 1 and expression else None
+        # (only where value_and_grad is the base class's: an override must keep being called)
+        plain = expression and type(self.surface).value_and_grad is ExpressionSurface.value_and_grad
+        self._at_point = self.surface.value_and_grad_at if width == 1 and plain else None
         self._program_at = PROGRAM_AFTER if expression and PROGRAM_SMALL <= self.n < PROGRAM_MIN else None
         if self.n >= PROGRAM_MIN and expression:
             self._program = program_for(self.surface, self.P, self.L, self.G)
@@ -378,6 +380,7 @@ class SurfaceLane(LaneSteering):
             np.sqrt(gnorm, out=gnorm)  # correctly rounded, as vector_norm
             self.history.append_block(steps[keep], pos=kept_pos, loss=loss[keep], gnorm=gnorm, lr=lrs[keep])
         if self.sink is not None:
+            assert not self._lean, "a sink reads every step's positions: attach it after a flush"
             self.sink.block(self, steps, pos, loss, lrs)
         if not self._lean:
             self._last_flushed_pos = self._stage_pos[k - 1].clone()

@@ -127,7 +127,8 @@ class MLPRace(Race):
 
     def for_display(self) -> None:
         # The evaluation's gradient-noise probe (its own seeded stream) goes only into
-        # trajectories.csv; a live view's table estimates the noise in its costly snapshots.
+        # metrics.csv's grad_noise column; a live view's table estimates the noise in its costly
+        # snapshots.
         self.eval_noise = False
 
     def __init__(self, problem: "MLPProblem", lanes: list[LaneConfig] = (), seed: int = 0,
