@@ -1,6 +1,6 @@
 """Sweep and batched-race throughput next to plain loops, in one run.
 
-    python benchmarks/sweep.py [--compile] [--quick]
+    python benchmarks/sweep.py [--compile] [--quick] [--parts]
 
 1. The 64 x 64 x 1,000 Rosenbrock grid of heavy-ball SGD (lr x momentum) through `sgdtui sweep`'s
    engine (the grid's own wall time, after one warm-up run), next to a plain torch loop with
@@ -164,6 +164,38 @@ def race_run(surface: str, n: int, steps: int) -> float:
     return time.perf_counter() - started
 
 
+def race_parts(surface: str, n: int, steps: int) -> dict[str, float]:
+    """Microseconds per step in each part of a race step (wall time, wrapped method by method)."""
+    from sgdtui.engine import surface_race, vectorized
+
+    spent: dict[str, float] = {}
+    originals = []
+
+    def wrap(owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        originals.append((owner, name, original))
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - started
+        setattr(owner, name, timed)
+
+    lane_class = surface_race.SurfaceLane
+    for name, label in (("step", "whole step"), ("_evaluate", "loss and gradient"),
+                        ("_record", "recording (staging and flushes)"), ("_check_divergence", "divergence check")):
+        wrap(lane_class, name, label)
+    wrap(vectorized.SGD, "step", "optimizer update")
+    try:
+        race_run(surface, n, steps)
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    return {label: seconds / (steps + 3) * 1e6 for label, seconds in spent.items()}
+
+
 def grid_run(script_path: str, steps: int) -> float:
     sweep = build_sweep(load_script(script_path), "hb",
                         [f"lr={LR_RANGE[0]}:{LR_RANGE[1]}:log:64", "momentum=0:0.99:64"], steps=steps)
@@ -186,6 +218,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument("--parts", action="store_true", help="also split a race step's time into its parts")
     args = parser.parse_args()
     torch.set_num_threads(1)
     import tempfile
@@ -227,6 +260,12 @@ def main() -> None:
             print(line + f"   {t_torch / t_race:.2f}")
     print("\n(the race also computes the loss, checks divergence and records its history every step;"
           " the loops only step)")
+    if args.parts:
+        print("\n3. where a race step's time goes, rosenbrock, N = 16,384 (us per step, wrapped methods)")
+        for label, micros in race_parts("rosenbrock", 16_384, 60 if args.quick else 300).items():
+            print(f"  {label:<36} {micros:8.0f}")
+        t_loop = min(torch_loop("rosenbrock", 16_384, 300) for _ in range(2)) / 300 * 1e6
+        print(f"  {'plain torch loop, a whole step':<36} {t_loop:8.0f}")
 
 
 if __name__ == "__main__":
