@@ -244,11 +244,20 @@ class ContourPlot(BraillePlot):
         self._set_axes(width, height, self._xlim, self._ylim, self._title)
         return self._xlim, self._ylim
 
-    def _level_layers(self, grid: CanvasGrid) -> list[CellLayer]:
+    def _base_layers(self, grid: CanvasGrid) -> tuple[Hashable, list[CellLayer]] | None:
+        if self._density is not None:
+            return None
+        key = self._level_key(grid)
+        return key, self._level_layers(grid, key)
+
+    def _level_key(self, grid: CanvasGrid) -> tuple:
+        return (self._levels_key, grid, self._dark(), self.app.theme)
+
+    def _level_layers(self, grid: CanvasGrid, cache_key: tuple | None = None) -> list[CellLayer]:
         """The shading (cell backgrounds by loss band) and the level lines over it, cached per
         surface+view, canvas and theme."""
         dark = self._dark()
-        cache_key = (self._levels_key, grid, dark, self.app.theme)
+        cache_key = cache_key or self._level_key(grid)
         cached = self._level_cache.get(cache_key)
         if cached is not None:
             self._level_cache.move_to_end(cache_key)
@@ -365,7 +374,7 @@ class ContourPlot(BraillePlot):
 
     def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
         marker_colour = (255, 255, 255) if self._dark() else (0, 0, 0)
-        base = self._density_layers(grid) if self._density is not None else self._level_layers(grid)
+        base = self._density_layers(grid) if self._density is not None else []  # else: _base_layers
         layers = [*base, marker_layer(self._minima, grid, MINIMUM_MARKER, marker_colour, "bold")]
         for lane in self._trajectories:  # the gradient-flow references, dimmed, under the paths
             if lane.flow is not None and len(lane.flow) > 1:
