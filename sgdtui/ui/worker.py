@@ -194,6 +194,7 @@ class SessionWorker(Worker):
         self._log_cursor = len(session.log)
         self._busy_since: float | None = None  # when the oldest unprocessed item was handed over
         self._published_at = time.monotonic()
+        self._frame_due: float | None = None  # when the current paced frame was due to start
         self.latest: Frame = self._make_frame()  # published before the thread starts
         self._thread = threading.Thread(target=self._loop, name="sgdtui-session", daemon=True)
 
@@ -387,6 +388,14 @@ class SessionWorker(Worker):
 
     def _run_one_frame(self, last_publish: float) -> float:
         start = time.perf_counter()
+        # Paced frames keep to a fixed schedule: a frame that starts late (waiting for the GIL while
+        # the App draws, a busy machine) is followed by a shorter wait, so frames come at the frame
+        # rate on average, not a few percent under it. Early (a command woke the loop) or more than
+        # a frame late, the schedule starts again from now.
+        due = self._frame_due
+        if due is None or not 0.0 <= start - due <= self.frame_period:
+            due = start
+        self._frame_due = due + self.frame_period
         if self._steps_per_frame is None:
             # Flat out: step in chunks of about CHUNK_SECONDS until a publish is due (or a command waits).
             while ((left := self.publish_period - (time.perf_counter() - last_publish)) > 0 and self._queue.empty()
@@ -408,10 +417,13 @@ class SessionWorker(Worker):
             due = now - last_publish >= self.publish_period - self.frame_period * 0.5
         if due or not self._running:
             self._publish()
-            last_publish = now
+            # Flat out, publishes keep to a fixed schedule too (see above).
+            scheduled = last_publish + self.publish_period
+            flat_out = self._steps_per_frame is None
+            last_publish = scheduled if flat_out and 0.0 <= now - scheduled <= self.publish_period else now
         if self._steps_per_frame is not None:
             # Pace to the frame rate, waking early for a command.
-            wait = self.frame_period - (time.perf_counter() - start)
+            wait = self._frame_due - time.perf_counter()
             if wait > 0:
                 try:
                     item = self._queue.get(timeout=wait)
