@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import pstats
 import sys
@@ -82,7 +83,7 @@ async def measure(size: tuple[int, int], seconds: float, flat_out: bool, profile
             await pilot.pause(0.05)
         await pilot.pause(1.0)
         profiler = cProfile.Profile() if profile else None
-        seq0 = app.worker.latest.seq
+        seq0, clock0 = app.worker.latest.seq, app.worker.latest.snapshot.clock
         from sgdtui.ui.widgets.loss import LossPlot
         plots = list(app.query(LossPlot))
         draws0 = sum(p.draw_count for p in plots)
@@ -95,10 +96,11 @@ async def measure(size: tuple[int, int], seconds: float, flat_out: bool, profile
             profiler.disable()
         published = app.worker.latest.seq - seq0
         loss_draws = sum(p.draw_count for p in plots) - draws0
+        clock = app.worker.latest.snapshot.clock - clock0
         frames, cpu, wall = app.frames_rendered - frames0, time.thread_time() - cpu0, time.perf_counter() - wall0
         others = time.process_time() - all0 - cpu
         await pilot.press("space")
-    result = {"size": size, "frames": frames, "published": published / wall, "loss_draws": loss_draws, "fps": frames / wall, "cpu_ms_per_frame": 1e3 * cpu / max(frames, 1),
+    result = {"size": size, "frames": frames, "published": published / wall, "loss_draws": loss_draws, "steps_per_s": clock / wall, "fps": frames / wall, "cpu_ms_per_frame": 1e3 * cpu / max(frames, 1),
               "cpu_share": cpu / wall, "others_ms_per_publish": 1e3 * others / max(published, 1), "split": {k: 1e3 * v / max(frames, 1) for k, v in SPLIT.items()}}
     if profiler:
         out = io.StringIO()
@@ -116,6 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     time_parts()
+    gc.freeze()  # as sgdtui.ui.launch does before running the App
     for text in args.sizes:
         size = tuple(int(v) for v in text.split("x"))
         result = asyncio.run(measure(size, args.seconds, args.flat_out, args.profile))
@@ -123,7 +126,7 @@ def main() -> None:
               f"{result['published']:.1f}/s published, UI thread "
               f"{result['cpu_ms_per_frame']:.1f} ms CPU per frame ({100 * result['cpu_share']:.0f}% of a core); "
               f"other threads {result['others_ms_per_publish']:.1f} ms CPU per published frame; "
-              f"{result['loss_draws']} loss-pane draws")
+              f"{result['loss_draws']} loss-pane draws; {result['steps_per_s']:.0f} steps/s")
         for label, ms in result["split"].items():
             print(f"    {label:<22} {ms:6.1f} ms per frame")
         if args.profile:
