@@ -187,6 +187,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
             status = f"■ script end (step {frame.script_end}), space goes on · {status}"
         self.query_one(StatusLine).show(self.health_prefix() + status)
         self.query_one(CaptionLine).show(snap.caption)
+        self.call_after_refresh(self.worker.frame_drawn, frame.seq)  # on screen: flat out, stepping goes on
 
     # --- which actions work here ---------------------------------------------------------------
     def action_available(self, name: str) -> bool:
