@@ -23,7 +23,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from sgdtui.engine.commands import Command, CommandError, Query, Step
 from sgdtui.engine.session import Session
@@ -92,6 +92,9 @@ class Worker(ABC):
     kind: str  # the session's problem kind
     latest: Frame
     selected: str | None  # the lane whose costly read-outs snapshots carry
+    # Called on the worker's thread right after a frame is published (None: nobody is told; the
+    # App polls ``latest`` anyway). It must be thread-safe and quick: the App posts itself a message.
+    on_publish: Callable[[], None] | None = None
 
     @abstractmethod
     def start(self) -> None: ...
@@ -482,6 +485,11 @@ class SessionWorker(Worker):
         self._drawn.clear()  # set again when the App has drawn this frame
         self.latest = self._make_frame()  # one reference swap: readers see old or new, never half
         self._published_at = time.monotonic()
+        if self.on_publish is not None:
+            try:
+                self.on_publish()
+            except Exception:  # noqa: BLE001 - the App polls latest too; the thread must go on
+                pass
 
     def _safe_publish(self) -> None:
         try:
