@@ -397,14 +397,16 @@ def decimate_series(
     bucket_of = np.repeat(np.arange(len(starts)), counts)
     lows = np.minimum.reduceat(values, starts)
     highs = np.maximum.reduceat(values, starts)
-    index = np.arange(len(values))
-    # First position of each bucket's minimum and maximum, without sorting.
-    big = len(values)
-    first_low = np.full(len(starts), big)
-    np.minimum.at(first_low, bucket_of, np.where(values == lows[bucket_of], index, big))
-    first_high = np.full(len(starts), big)
-    np.minimum.at(first_high, bucket_of, np.where(values == highs[bucket_of], index, big))
-    keep = np.unique(np.concatenate([first_low, first_high, [0, len(steps) - 1]]))
+    # First position of each bucket's minimum and maximum, without sorting: buckets are runs of
+    # consecutive positions, so the first match in each run (every bucket has one) is it.
+    firsts = []
+    for extreme in (lows, highs):
+        hits = np.flatnonzero(values == extreme[bucket_of])
+        hit_bucket = bucket_of[hits]
+        first = np.ones(len(hits), dtype=bool)
+        first[1:] = hit_bucket[1:] != hit_bucket[:-1]
+        firsts.append(hits[first])
+    keep = np.unique(np.concatenate([*firsts, [0, len(steps) - 1]]))
     return steps[keep], values[keep]
 
 
