@@ -29,7 +29,7 @@ from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual_plotext import PlotextPlot
 
-from sgdtui.ui.widgets.plotting import BrailleCells, CanvasGrid, as_points, format_tick, tick_positions
+from sgdtui.ui.widgets.plotting import BRAILLE_CHARACTERS, BrailleCells, CanvasGrid, as_points, format_tick, tick_positions
 
 NO_STYLE = plotext_utility.no_color  # plotext's "nothing" value for colours and styles
 
@@ -43,7 +43,7 @@ class CellLayer:
 
     cols: np.ndarray
     rows: np.ndarray
-    glyphs: list[str] | str | None
+    glyphs: list[str] | np.ndarray | str | None  # an array: one "<U1" character per cell
     colours: list[PlotColor] | PlotColor | None
     style: str | None = None
     backgrounds: list[PlotColor] | PlotColor | None = None
@@ -346,6 +346,8 @@ class BraillePlot(PlotextPlot):
         if layer.glyphs is None:
             return count
         glyphs = layer.glyphs
+        if isinstance(glyphs, np.ndarray) and (glyphs.dtype != np.dtype("<U1") or canvas.glyph.dtype == object):
+            glyphs = glyphs.tolist()
         if isinstance(glyphs, list):
             glyphs = np.array(glyphs, dtype=object if canvas.glyph.dtype == object else None)
             if glyphs.dtype != object and (glyphs.dtype.itemsize != 4 or (glyphs == "").any()):
@@ -438,7 +440,9 @@ class BraillePlot(PlotextPlot):
 
 def cells_layer(cells: BrailleCells, colour: PlotColor, style: str | None = None) -> CellLayer:
     """All of ``cells`` in one colour (and style)."""
-    return CellLayer(cells.cols, cells.rows, cells.glyphs, colour, style)
+    # The glyphs as a character array straight from the codes: painting then converts nothing.
+    glyphs = cells.glyphs if cells.codes is None else BRAILLE_CHARACTERS[cells.codes]
+    return CellLayer(cells.cols, cells.rows, glyphs, colour, style)
 
 
 def marker_layer(
