@@ -141,6 +141,23 @@ def test_flat_out_speed_publishes_throttled_frames(worker):
     assert 1 <= publishes <= elapsed * 25 * 1.5 + 3
 
 
+def test_flat_out_waits_for_a_lagging_app_only_briefly_and_steps_on(worker):
+    worker.set_speed(len(SPEED_LEVELS) - 1)
+    worker.frame_drawn(worker.latest.seq)  # an App draws frames ... then falls behind for good
+    worker.set_running(True)
+    start = time.monotonic()
+    assert wait_until(lambda: worker.latest.snapshot.clock > 50)
+    first_seq, first_clock = worker.latest.seq, worker.latest.snapshot.clock
+    time.sleep(0.5)
+    # Each wait for the App is cut short (half a publish period): frames and steps go on.
+    assert worker.latest.seq - first_seq >= 3 and worker.latest.snapshot.clock > first_clock
+    drawn = worker.latest.seq
+    worker.frame_drawn(drawn)  # the App caught up: the worker's wait for this frame ends
+    assert wait_until(lambda: worker.latest.seq > drawn)
+    worker.set_running(False)
+    assert worker.wait_idle() and time.monotonic() - start < 30
+
+
 def test_step_once_pauses_and_takes_exactly_one_step(worker):
     worker.set_running(True)
     time.sleep(0.1)

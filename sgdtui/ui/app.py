@@ -17,6 +17,7 @@ from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
@@ -41,6 +42,10 @@ from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, Ses
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
 POLL_RATE = 60.0  # ticks per second that look for a newly published frame
+
+
+class FramePublished(Message):
+    """The session's thread published a frame (posted from that thread: post_message is thread-safe)."""
 
 
 class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions, LabActions, App):
@@ -83,7 +88,10 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
             self.new_mirror(session)
         if self.own_process(session.kind):
             return ProcessSessionWorker(session, options, script=script, pending=pending)
-        return SessionWorker(session, options)
+        worker = SessionWorker(session, options)
+        # A published frame is drawn at once, not at the next poll (up to 1/POLL_RATE later).
+        worker.on_publish = lambda: self.post_message(FramePublished())
+        return worker
 
     @property
     def mode(self) -> str:
@@ -143,6 +151,9 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         self.refresh_bindings()  # the footer shows only what works in this mode
 
     # --- the frame loop ----------------------------------------------------------------------
+    def on_frame_published(self, message: FramePublished) -> None:
+        self._tick()
+
     def _tick(self) -> None:
         for error in self.worker.take_errors():
             self.notify(error.message, severity=error.severity, timeout=8)
@@ -187,6 +198,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
             status = f"■ script end (step {frame.script_end}), space goes on · {status}"
         self.query_one(StatusLine).show(self.health_prefix() + status)
         self.query_one(CaptionLine).show(snap.caption)
+        self.call_after_refresh(self.worker.frame_drawn, frame.seq)  # on screen: flat out, stepping goes on
 
     # --- which actions work here ---------------------------------------------------------------
     def action_available(self, name: str) -> bool:

@@ -3,6 +3,7 @@ surface and view; pan and zoom) and the loss pane."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import ClassVar
 
@@ -34,6 +35,8 @@ from sgdtui.ui.widgets.loss import LossPlot
 PAN_FRACTION = 0.1
 ZOOM_FACTOR = 1.25
 LEVEL_CACHE = 16
+CURVES_PERIOD = 0.06  # seconds: while running, the loss pane redraws at most this often
+CURVES_FLUSH = 0.25  # seconds: a skipped loss-pane frame is drawn by then if no frame came
 
 
 def surface_key(surface: Surface) -> tuple:
@@ -63,6 +66,10 @@ class SurfaceView(ModeView):
         # Hessian read-out (a refresh after tab) redraws nothing here
         self.crosshair: tuple[float, float] | None = None
         self.density_view = False  # the contour pane shows the selected lane's stationary density
+        self._curves_at = -float("inf")  # when the loss pane was last drawn (time.monotonic)
+        self._curves_look: tuple | None = None  # what it was drawn for, besides the data
+        self._curves_pending: tuple | None = None  # (snapshot, context) waiting for its slot
+        self._curves_timer = None
 
     def _density_of(self, lane, context: ViewContext) -> Density | None:
         stationary = getattr(lane, "stationary", None)
@@ -114,6 +121,39 @@ class SurfaceView(ModeView):
             if density is not None else None)
         contour.show(trajectory_views(snapshot, context.colours, context.selected, paths_shown=density is None),
                      title=title)
+        self._show_curves(snapshot, context)
+        self.query_one(Legend).show(legend_entries(snapshot, context.colours), context.selected)
+
+    def _show_curves(self, snapshot: Snapshot, context: ViewContext) -> None:
+        """The loss pane, redrawn at most every CURVES_PERIOD while the race runs and nothing but
+        the data changed (every other frame at 25 frames/s): the curves move little per frame,
+        and a redraw of the pane (and the repaint of its lines) costs about a third of a frame.
+        A skipped frame's data are drawn with a later frame, or by a timer should no frame come
+        (so the last data always show); paused, every frame draws at once."""
+        look = (context.selected, context.log_scale, id(context.colours), context.colours.dark,
+                snapshot.lane_names(), self._surface_key)
+        if context.running and look == self._curves_look and time.monotonic() - self._curves_at < CURVES_PERIOD:
+            self._curves_pending = (snapshot, context)
+            if self._curves_timer is None:
+                self._curves_timer = self.set_timer(CURVES_FLUSH, self._draw_pending_curves)
+            return
+        self._draw_curves(snapshot, context, look)
+
+    def _draw_pending_curves(self) -> None:
+        self._curves_timer = None
+        pending, self._curves_pending = self._curves_pending, None
+        if pending is not None:
+            self._draw_curves(*pending)
+
+    def _draw_curves(self, snapshot: Snapshot, context: ViewContext, look: tuple | None = None) -> None:
+        if self._curves_timer is not None:
+            self._curves_timer.stop()
+            self._curves_timer = None
+        self._curves_pending = None
+        self._curves_at = time.monotonic()
+        self._curves_look = look if look is not None else (
+            context.selected, context.log_scale, id(context.colours), context.colours.dark,
+            snapshot.lane_names(), self._surface_key)
         range_test = range_test_series(snapshot, context.colours, context.selected)
         if range_test is not None:  # the range test's own picture: loss against lr
             series, marks = range_test
@@ -122,7 +162,6 @@ class SurfaceView(ModeView):
         else:
             self.query_one(LossPlot).show(loss_series(snapshot, context.colours, context.selected),
                                           context.log_scale, y_label="loss")
-        self.query_one(Legend).show(legend_entries(snapshot, context.colours), context.selected)
 
     def table(self, snapshot: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         return SURFACE_COLUMNS, surface_rows(snapshot)
@@ -134,6 +173,9 @@ class SurfaceView(ModeView):
 
     def forget(self) -> None:
         self.surface, self._surface_key, self.limits, self._shown, self.crosshair = None, None, None, None, None
+        if self._curves_timer is not None:
+            self._curves_timer.stop()
+        self._curves_timer, self._curves_pending, self._curves_look = None, None, None
 
     def _anatomy_arrows(self, snapshot: Snapshot, context: ViewContext) -> tuple[Arrow, ...]:
         """Paused: the selected lane's next update taken apart, -lr*grad then what the optimizer adds

@@ -23,7 +23,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from sgdtui.engine.commands import Command, CommandError, Query, Step
 from sgdtui.engine.session import Session
@@ -36,6 +36,7 @@ FRAME_RATE = 25.0
 # Flat out, the worker steps in chunks of about this many seconds: short enough that a command or
 # the next publish waits little, long enough that checking the clock costs nothing.
 CHUNK_SECONDS = 0.02
+YIELD_SECONDS = 1.0  # flat out, after the App skipped a frame: this long, wait for it to draw each one
 UNRESPONSIVE_SECONDS = 5.0  # a request unanswered (or a running session silent) this long: not responding
 
 
@@ -91,6 +92,9 @@ class Worker(ABC):
     kind: str  # the session's problem kind
     latest: Frame
     selected: str | None  # the lane whose costly read-outs snapshots carry
+    # Called on the worker's thread right after a frame is published (None: nobody is told; the
+    # App polls ``latest`` anyway). It must be thread-safe and quick: the App posts itself a message.
+    on_publish: Callable[[], None] | None = None
 
     @abstractmethod
     def start(self) -> None: ...
@@ -143,6 +147,9 @@ class Worker(ABC):
     def health(self) -> str | None:
         """None while the session answers; else what is wrong, in a few words."""
 
+    def frame_drawn(self, seq: int) -> None:
+        """The App has put frame ``seq`` on screen (a worker may pace itself by it)."""
+
 
 class _Request:
     """An item that resolves a future: a command to apply or a query to answer."""
@@ -194,6 +201,10 @@ class SessionWorker(Worker):
         self._log_cursor = len(session.log)
         self._busy_since: float | None = None  # when the oldest unprocessed item was handed over
         self._published_at = time.monotonic()
+        self._frame_due: float | None = None  # when the current paced frame was due to start
+        self._drawn = threading.Event()  # the App has drawn the latest frame (see frame_drawn)
+        self._drawing = False  # an App says when it has drawn a frame
+        self._yield_until = -float("inf")  # flat out: wait for the App to draw each frame until then
         self.latest: Frame = self._make_frame()  # published before the thread starts
         self._thread = threading.Thread(target=self._loop, name="sgdtui-session", daemon=True)
 
@@ -266,6 +277,11 @@ class SessionWorker(Worker):
             since = self._busy_since if waiting else self._published_at
             return f"the session has not answered for {now - since:.0f} s"
         return None
+
+    def frame_drawn(self, seq: int) -> None:
+        self._drawing = True
+        if seq == self._seq:
+            self._drawn.set()
 
     def _put(self, item: Any) -> None:
         with self._idle:
@@ -388,6 +404,14 @@ class SessionWorker(Worker):
 
     def _run_one_frame(self, last_publish: float) -> float:
         start = time.perf_counter()
+        # Paced frames keep to a fixed schedule: a frame that starts late (waiting for the GIL while
+        # the App draws, a busy machine) is followed by a shorter wait, so frames come at the frame
+        # rate on average, not a few percent under it. Early (a command woke the loop) or more than
+        # a frame late, the schedule starts again from now.
+        due = self._frame_due
+        if due is None or not 0.0 <= start - due <= self.frame_period:
+            due = start
+        self._frame_due = due + self.frame_period
         if self._steps_per_frame is None:
             # Flat out: step in chunks of about CHUNK_SECONDS until a publish is due (or a command waits).
             while ((left := self.publish_period - (time.perf_counter() - last_publish)) > 0 and self._queue.empty()
@@ -408,11 +432,21 @@ class SessionWorker(Worker):
         else:  # paced: every frame, or every publish period when that is longer
             due = now - last_publish >= self.publish_period - self.frame_period * 0.5
         if due or not self._running:
+            if self._drawing and not self._drawn.is_set():  # the App has not drawn the last one yet
+                self._yield_until = now + YIELD_SECONDS
             self._publish()
-            last_publish = now
+            # Flat out, publishes keep to a fixed schedule too (see above).
+            scheduled = last_publish + self.publish_period
+            flat_out = self._steps_per_frame is None
+            last_publish = scheduled if flat_out and 0.0 <= now - scheduled <= self.publish_period else now
+        if self._steps_per_frame is None and (due or not self._running) and now < self._yield_until:
+            # Flat out, stepping holds the GIL while the App draws the frame just published; when
+            # the App falls behind (it skipped a frame), give it the time to draw each one (at
+            # most half a publish period, less when it is quick) for a while, then step on.
+            self._drawn.wait(self.publish_period * 0.5)
         if self._steps_per_frame is not None:
             # Pace to the frame rate, waking early for a command.
-            wait = self.frame_period - (time.perf_counter() - start)
+            wait = self._frame_due - time.perf_counter()
             if wait > 0:
                 try:
                     item = self._queue.get(timeout=wait)
@@ -449,8 +483,14 @@ class SessionWorker(Worker):
         if len(log) > self._log_cursor:  # handed over before the frame that shows them
             self.logged.extend(log[self._log_cursor:])
             self._log_cursor = len(log)
+        self._drawn.clear()  # set again when the App has drawn this frame
         self.latest = self._make_frame()  # one reference swap: readers see old or new, never half
         self._published_at = time.monotonic()
+        if self.on_publish is not None:
+            try:
+                self.on_publish()
+            except Exception:  # noqa: BLE001 - the App polls latest too; the thread must go on
+                pass
 
     def _safe_publish(self) -> None:
         try:

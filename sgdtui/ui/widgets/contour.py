@@ -101,6 +101,7 @@ class _PathRaster:
     points: np.ndarray = field(default_factory=lambda: np.empty((64, 2)))
     length: int = 0
     last_finite: np.ndarray | None = None
+    version: int = 0  # bumped when a tail lights a dot that was dark
 
     def matches(self, path: np.ndarray, grid: CanvasGrid) -> bool:
         return (
@@ -118,7 +119,10 @@ class _PathRaster:
         joined = np.concatenate([seed, tail])
         grid = self.grid
         decimated = decimate_path(joined, grid.xlim, grid.ylim, grid.cols, grid.rows)
-        dot_mask(rasterize_polyline(decimated, grid), grid, self.mask)
+        dots = rasterize_polyline(decimated, grid)
+        if len(dots) and not self.mask[dots[:, 0], dots[:, 1]].all():
+            self.version += 1
+            dot_mask(dots, grid, self.mask)
         needed = self.length + len(tail)
         if needed > len(self.points):
             grown = np.empty((max(needed, 2 * len(self.points)), 2))
@@ -155,6 +159,7 @@ class ContourPlot(BraillePlot):
         self._title = ""
         self._level_cache: OrderedDict[tuple, list[CellLayer]] = OrderedDict()
         self._path_rasters: dict[tuple[str, int], _PathRaster] = {}
+        self._path_cells: dict[str, tuple] = {}  # lane -> (raster versions, rasters, its BrailleCells)
         self._shading: Shading | None = None
         self.crosshair: tuple[float, float] | None = None
         self._arrows: tuple[Arrow, ...] = ()
@@ -244,11 +249,20 @@ class ContourPlot(BraillePlot):
         self._set_axes(width, height, self._xlim, self._ylim, self._title)
         return self._xlim, self._ylim
 
-    def _level_layers(self, grid: CanvasGrid) -> list[CellLayer]:
+    def _base_layers(self, grid: CanvasGrid) -> tuple[Hashable, list[CellLayer]] | None:
+        if self._density is not None:
+            return None
+        key = self._level_key(grid)
+        return key, self._level_layers(grid, key)
+
+    def _level_key(self, grid: CanvasGrid) -> tuple:
+        return (self._levels_key, grid, self._dark(), self.app.theme)
+
+    def _level_layers(self, grid: CanvasGrid, cache_key: tuple | None = None) -> list[CellLayer]:
         """The shading (cell backgrounds by loss band) and the level lines over it, cached per
         surface+view, canvas and theme."""
         dark = self._dark()
-        cache_key = (self._levels_key, grid, dark, self.app.theme)
+        cache_key = cache_key or self._level_key(grid)
         cached = self._level_cache.get(cache_key)
         if cached is not None:
             self._level_cache.move_to_end(cache_key)
@@ -365,7 +379,7 @@ class ContourPlot(BraillePlot):
 
     def _layers(self, grid: CanvasGrid) -> list[CellLayer]:
         marker_colour = (255, 255, 255) if self._dark() else (0, 0, 0)
-        base = self._density_layers(grid) if self._density is not None else self._level_layers(grid)
+        base = self._density_layers(grid) if self._density is not None else []  # else: _base_layers
         layers = [*base, marker_layer(self._minima, grid, MINIMUM_MARKER, marker_colour, "bold")]
         for lane in self._trajectories:  # the gradient-flow references, dimmed, under the paths
             if lane.flow is not None and len(lane.flow) > 1:
@@ -375,12 +389,26 @@ class ContourPlot(BraillePlot):
         # Selected lane last, so it is drawn over the others.
         lanes = sorted(self._trajectories, key=lambda lane: lane.selected)
         live_keys = set()
+        path_cells = {}
         for lane in lanes:
-            mask = np.zeros((grid.dot_cols, grid.dot_rows), dtype=bool)
-            for index, path in enumerate(lane.paths):
-                live_keys.add((lane.name, index))
-                mask |= self._path_mask((lane.name, index), path, grid)
-            layers.append(cells_layer(mask_cells(mask, grid), lane.color, "bold" if lane.selected else None))
+            keys = [(lane.name, index) for index in range(len(lane.paths))]
+            masks = [self._path_mask(key, path, grid) for key, path in zip(keys, lane.paths)]
+            live_keys.update(keys)
+            # A lane's cells are packed again only when one of its paths lit a new dot (a lane
+            # that has converged revisits its dots frame after frame).
+            rasters = tuple(self._path_rasters[key] for key in keys)
+            version = tuple((id(raster), raster.version) for raster in rasters)
+            cached = self._path_cells.get(lane.name)
+            if cached is not None and cached[0] == version:
+                cells = cached[2]
+            else:
+                mask = np.zeros((grid.dot_cols, grid.dot_rows), dtype=bool)
+                for one in masks:
+                    mask |= one
+                cells = mask_cells(mask, grid)
+            path_cells[lane.name] = (version, rasters, cells)  # the rasters held: their ids stay theirs
+            layers.append(cells_layer(cells, lane.color, "bold" if lane.selected else None))
+        self._path_cells = path_cells
         for key in set(self._path_rasters) - live_keys:
             del self._path_rasters[key]
         for arrow in self._arrows:

@@ -47,6 +47,7 @@ class LanesTable(Widget):
         self._selected: str | None = None
         self._strips: dict[tuple, Strip] = {}
         self._last: tuple | None = None  # the latest show() arguments, refitted on a resize
+        self._styles: tuple | None = None  # (base, header, cursor) during a repaint
 
     # --- what tests and the App read -----------------------------------------------------------
     @property
@@ -98,13 +99,25 @@ class LanesTable(Widget):
     def get_content_height(self, container, viewport, width: int) -> int:
         return 1 + len(self._cells)
 
+    def render_lines(self, crop):
+        # The styles walk the CSS of every ancestor: looked up once per repaint, not once per line.
+        self._styles = (self.rich_style, self.get_component_rich_style("lanes-table--header"),
+                        self.get_component_rich_style("lanes-table--cursor"))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._styles = None
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        styles = getattr(self, "_styles", None)
+        base, header, cursor = styles if styles is not None else (
+            self.rich_style, self.get_component_rich_style("lanes-table--header"),
+            self.get_component_rich_style("lanes-table--cursor"))
         if y == 0:
             key: tuple = ("header", self.columns_shown, self._widths, width, base, self.app.theme)
             cells: list = list(self.columns_shown)
-            style = self.get_component_rich_style("lanes-table--header")
+            style = header
         else:
             names = self.row_names
             if y - 1 >= len(names):
@@ -112,7 +125,7 @@ class LanesTable(Widget):
             name = names[y - 1]
             cells = self._cells[name]
             chosen = name == self._selected
-            style = self.get_component_rich_style("lanes-table--cursor") if chosen else base
+            style = cursor if chosen else base
             key = ("row", name, tuple(str(c) for c in cells), tuple(str(getattr(c, "style", "")) for c in cells),
                    self._widths, chosen, width, base, self.app.theme)
         strip = self._strips.get(key)

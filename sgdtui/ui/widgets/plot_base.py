@@ -15,6 +15,7 @@ pinned to the tested range in pyproject.toml.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Hashable
 
 import numpy as np
 import plotext._utility as plotext_utility
@@ -28,7 +29,7 @@ from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual_plotext import PlotextPlot
 
-from sgdtui.ui.widgets.plotting import BrailleCells, CanvasGrid, as_points, format_tick, tick_positions
+from sgdtui.ui.widgets.plotting import BRAILLE_CHARACTERS, BrailleCells, CanvasGrid, as_points, format_tick, tick_positions
 
 NO_STYLE = plotext_utility.no_color  # plotext's "nothing" value for colours and styles
 
@@ -42,7 +43,7 @@ class CellLayer:
 
     cols: np.ndarray
     rows: np.ndarray
-    glyphs: list[str] | str | None
+    glyphs: list[str] | np.ndarray | str | None  # an array: one "<U1" character per cell
     colours: list[PlotColor] | PlotColor | None
     style: str | None = None
     backgrounds: list[PlotColor] | PlotColor | None = None
@@ -71,23 +72,6 @@ def _rich_style(foreground: object, style: object, background: object) -> Style:
 Runs = list[tuple[str, Style | None]]  # one line: (characters, style) for each run of equal colours
 
 
-def matrix_runs(matrix: object) -> list[Runs]:
-    """A plotext character matrix as lines (top first) of runs of equal colours."""
-    lines: list[Runs] = []
-    for row in reversed(matrix.Rows):  # plotext rows count from the bottom
-        markers = matrix.marker[row]
-        triples = list(zip(matrix.fullground[row], matrix.style[row], matrix.background[row]))
-        runs: Runs = []
-        run_start = 0
-        for col in range(1, len(triples) + 1):
-            if col == len(triples) or triples[col] != triples[run_start]:
-                style = _rich_style(*triples[run_start])
-                runs.append(("".join(markers[run_start:col]), style or None))
-                run_start = col
-        lines.append(runs)
-    return lines
-
-
 def runs_to_text(lines: list[Runs]) -> Text:
     """Lines of runs as one rich Text, one span per styled run."""
     spans: list[Span] = []
@@ -104,9 +88,24 @@ def runs_to_text(lines: list[Runs]) -> Text:
     return Text("".join(texts)[:-1] if texts else "", spans=spans, end="")
 
 
-def matrix_to_text(matrix: object) -> Text:
-    """A plotext character matrix as rich Text, one span per run of equal colours."""
-    return runs_to_text(matrix_runs(matrix))
+# A cell's look is one int64: the interned ids of its foreground, style and background, so that
+# runs of equal looks are found by comparing integer arrays (numpy) rather than tuples per cell.
+_ID_BITS = 21
+_ID_LIMIT = 1 << _ID_BITS
+
+
+class _Canvas:
+    """The figure as arrays, rows counted from the bottom as in plotext: a glyph per cell
+    (``<U1``, or ``object`` should a glyph not be one character) and the interned ids of each
+    cell's foreground, style and background; where plotext's data canvas sits in it."""
+
+    __slots__ = ("glyph", "fg", "st", "bg", "col0", "row0", "cols", "rows")
+
+    def copy(self) -> "_Canvas":
+        out = _Canvas()
+        out.glyph, out.fg, out.st, out.bg = self.glyph.copy(), self.fg.copy(), self.st.copy(), self.bg.copy()
+        out.col0, out.row0, out.cols, out.rows = self.col0, self.row0, self.cols, self.rows
+        return out
 
 
 class BraillePlot(PlotextPlot):
@@ -141,8 +140,13 @@ class BraillePlot(PlotextPlot):
         self._strips: tuple[tuple | None, list[Strip]] = (None, [])
         self.canvas: tuple[CanvasGrid, int, int, int] | None = None  # the last frame's canvas and where it sits
         self._axes: tuple = ("", (), (), (), (), None, None)  # title, ticks and limits set by _set_axes
-        self._axes_cache: dict[tuple, _Matrix] = {}
+        self._axes_cache: dict[tuple, _Canvas] = {}
+        self._base_cache: dict[tuple, tuple[_Canvas, int]] = {}  # axes + base layers, painted
         self._strip_lines: list[Runs] = []
+        self._value_ids: dict[tuple, int] = {}  # (type, plotext colour or style) -> id
+        self._values: list = []
+        self._looks: dict[int, Style | None] = {}  # a cell's look (see _ID_BITS) -> its rich style
+        self._last_built: tuple | None = None  # (key minus generation, look codes, glyphs) of the last frame
 
     def data_at(self, x: int, y: int) -> tuple[float, float] | None:
         """The data coordinates of the canvas cell at widget offset (x, y) (a mouse click), or None
@@ -166,7 +170,8 @@ class BraillePlot(PlotextPlot):
             return
         before = self._rendered_lines
         self._frame_lines()
-        changed = [y for y, (old, new) in enumerate(zip(before, self._rendered_lines)) if old != new]
+        # A line that did not change is the very same list (see _runs).
+        changed = [y for y, (old, new) in enumerate(zip(before, self._rendered_lines)) if old is not new]
         if len(before) != len(self._rendered_lines) or len(changed) > height // 2:
             self.refresh()
         else:
@@ -181,7 +186,7 @@ class BraillePlot(PlotextPlot):
             return None
         key = (self._generation, width, height, self.app.theme, self.theme)
         if key != self._rendered_key:
-            self._rendered_lines = self._build_frame(width, height)
+            self._rendered_lines = self._build_frame(width, height, key[1:])
             self._rendered_key = key
             self.draw_count += 1
         return self._rendered_lines
@@ -223,7 +228,7 @@ class BraillePlot(PlotextPlot):
         combined: dict[Style | None, Style] = {None: base.rich_style}
         strips = []
         for y, runs in enumerate(lines):
-            if y < len(old_lines) and old_lines[y] == runs:
+            if y < len(old_lines) and old_lines[y] is runs:
                 strips.append(old_strips[y])
                 continue
             segments = []
@@ -236,24 +241,46 @@ class BraillePlot(PlotextPlot):
         self._strip_lines = lines
         return strips
 
-    def _build_frame(self, width: int, height: int) -> list[Runs]:
+    def _build_frame(self, width: int, height: int, look: tuple) -> list[Runs]:
         xlim, ylim = self._prepare_axes(width, height)
-        matrix = self._axes_matrix(width, height, xlim, ylim)
-        cols, rows = len(matrix.Cols_canvas), len(matrix.Rows_canvas)
-        painted = 0
+        axes_key = (width, height, self.app.theme, self._axes)
+        axes = self._axes_canvas(axes_key, width, height, xlim, ylim)
         self.canvas = None
-        if cols >= 2 and rows >= 2:
-            grid = CanvasGrid(xlim, ylim, cols, rows)
-            self.canvas = (grid, matrix.Cols_canvas.start, matrix.Rows_canvas.start, height)
+        if axes.cols < 2 or axes.rows < 2:
+            canvas, painted = axes, 0
+        else:
+            grid = CanvasGrid(xlim, ylim, axes.cols, axes.rows)
+            self.canvas = (grid, axes.col0, axes.row0, height)
+            canvas, painted = self._base_canvas(axes_key, axes, grid)
+            canvas = canvas.copy()
             for layer in self._layers(grid):
-                painted += self._paint(matrix, layer)
+                painted += self._paint(canvas, layer)
         self.last_frame_points = painted
-        return matrix_runs(matrix)
+        return self._runs(canvas, look)
 
-    def _axes_matrix(self, width: int, height: int, xlim, ylim) -> "_Matrix":
-        """A fresh copy of the empty figure (frame, ticks, title, theme) for these axes: plotext
-        lays it out once per distinct axes, not once per frame."""
-        key = (width, height, self.app.theme, self._axes)
+    def _base_layers(self, grid: CanvasGrid) -> tuple[Hashable, list[CellLayer]] | None:
+        """Subclass hook: layers under every other that stay the same across frames (shading, level
+        lines), with a key that changes when they do; painted once per key and axes, not per frame."""
+        return None
+
+    def _base_canvas(self, axes_key: tuple, axes: _Canvas, grid: CanvasGrid) -> tuple[_Canvas, int]:
+        base = self._base_layers(grid)
+        if base is None:
+            return axes, 0
+        key = (axes_key, base[0])
+        cached = self._base_cache.get(key)
+        if cached is None:
+            canvas, painted = axes.copy(), 0
+            for layer in base[1]:
+                painted += self._paint(canvas, layer)
+            if len(self._base_cache) >= 8:
+                self._base_cache.pop(next(iter(self._base_cache)))
+            cached = self._base_cache[key] = (canvas, painted)
+        return cached
+
+    def _axes_canvas(self, key: tuple, width: int, height: int, xlim, ylim) -> _Canvas:
+        """The empty figure (frame, ticks, title, theme) for these axes: plotext lays it out once
+        per distinct axes, not once per frame."""
         base = self._axes_cache.get(key)
         if base is None:
             title, x_ticks, x_labels, y_ticks, y_labels, _, _ = self._axes
@@ -272,33 +299,111 @@ class BraillePlot(PlotextPlot):
             plt.theme(self._get_plotext_theme_name(self.app.theme))
             plt._set_sizes()
             plt._build_matrix()
-            base = _Matrix.copy_of(plt.monitor.matrix)
+            base = self._canvas_of(plt.monitor.matrix)
             if len(self._axes_cache) >= 8:
                 self._axes_cache.pop(next(iter(self._axes_cache)))
             self._axes_cache[key] = base
-        return base.copy()
+        return base
 
-    @staticmethod
-    def _paint(matrix: object, layer: CellLayer) -> int:
-        col0, row0 = matrix.Cols_canvas.start, matrix.Rows_canvas.start
+    def _canvas_of(self, matrix: object) -> _Canvas:
+        """plotext's laid-out character matrix as a _Canvas."""
+        canvas = _Canvas()
+        rows = [matrix.marker[row] for row in matrix.Rows]
+        one_char = all(len(glyph) == 1 for row in rows for glyph in row)
+        canvas.glyph = np.array(rows, dtype="<U1" if one_char else object)  # object: each cell's string kept whole
+        intern = self._intern
+        for name, source in (("fg", matrix.fullground), ("st", matrix.style), ("bg", matrix.background)):
+            setattr(canvas, name, np.array([[intern(v) for v in source[row]] for row in matrix.Rows],
+                                           dtype=np.int64).reshape(canvas.glyph.shape))
+        canvas.col0, canvas.row0 = matrix.Cols_canvas.start, matrix.Rows_canvas.start
+        canvas.cols, canvas.rows = len(matrix.Cols_canvas), len(matrix.Rows_canvas)
+        return canvas
+
+    def _intern(self, value: object) -> int:
+        """The id of a plotext colour or style value (type included: 1 and True stay apart)."""
+        key = (type(value), value)
+        index = self._value_ids.get(key)
+        if index is None:
+            index = self._value_ids[key] = len(self._values)
+            if index >= _ID_LIMIT:
+                raise OverflowError("too many distinct plot colours")
+            self._values.append(value)
+        return index
+
+    def _ids(self, values, count: int) -> np.ndarray | int:
+        if isinstance(values, list):
+            intern = self._intern
+            return np.fromiter((intern(v) for v in values), dtype=np.int64, count=count)
+        return self._intern(values)
+
+    def _paint(self, canvas: _Canvas, layer: CellLayer) -> int:
         count = len(layer)
-        cols, rows = layer.cols.tolist(), layer.rows.tolist()
+        if count == 0:
+            return 0
+        rows, cols = canvas.row0 + np.asarray(layer.rows), canvas.col0 + np.asarray(layer.cols)
         if layer.backgrounds is not None:
-            backgrounds = layer.backgrounds if isinstance(layer.backgrounds, list) else [layer.backgrounds] * count
-            background = matrix.background
-            for col, row, colour in zip(cols, rows, backgrounds):
-                background[row0 + row][col0 + col] = colour
+            canvas.bg[rows, cols] = self._ids(layer.backgrounds, count)
         if layer.glyphs is None:
             return count
-        style = layer.style or NO_STYLE
-        glyphs = layer.glyphs if isinstance(layer.glyphs, list) else [layer.glyphs] * count
-        colours = layer.colours if isinstance(layer.colours, list) else [layer.colours] * count
-        marker, foreground, styles = matrix.marker, matrix.fullground, matrix.style
-        for col, row, glyph, colour in zip(cols, rows, glyphs, colours):
-            marker[row0 + row][col0 + col] = glyph
-            foreground[row0 + row][col0 + col] = colour
-            styles[row0 + row][col0 + col] = style
+        glyphs = layer.glyphs
+        if isinstance(glyphs, np.ndarray) and (glyphs.dtype != np.dtype("<U1") or canvas.glyph.dtype == object):
+            glyphs = glyphs.tolist()
+        if isinstance(glyphs, list):
+            glyphs = np.array(glyphs, dtype=object if canvas.glyph.dtype == object else None)
+            if glyphs.dtype != object and (glyphs.dtype.itemsize != 4 or (glyphs == "").any()):
+                glyphs = glyphs.astype(object)
+        if canvas.glyph.dtype != object and (
+            getattr(glyphs, "dtype", None) == object or (isinstance(glyphs, str) and len(glyphs) != 1)
+        ):
+            canvas.glyph = canvas.glyph.astype(object)  # a glyph of other than one character: kept whole
+        canvas.glyph[rows, cols] = glyphs
+        canvas.fg[rows, cols] = self._ids(layer.colours, count)
+        canvas.st[rows, cols] = self._intern(layer.style or NO_STYLE)
         return count
+
+    def _runs(self, canvas: _Canvas, look: tuple) -> list[Runs]:
+        """The canvas as lines (top first) of runs of equal colours. A line whose glyphs and looks
+        equal the last built frame's (same size and theme) is that frame's very list, so callers
+        find changed lines by identity."""
+        codes = ((canvas.fg << (2 * _ID_BITS)) | (canvas.st << _ID_BITS) | canvas.bg)[::-1]
+        glyph = canvas.glyph[::-1]
+        height, width = codes.shape
+        last = self._last_built
+        if last is not None and last[0] == look and last[1].shape == codes.shape and last[2].dtype == glyph.dtype:
+            same = ((last[1] == codes).all(axis=1) & (last[2] == glyph).all(axis=1)).tolist()
+            previous = self._rendered_lines
+        else:
+            same, previous = [False] * height, []
+        self._last_built = (look, codes, glyph)
+        starts = np.empty((height, width), dtype=bool)
+        starts[:, :1] = True
+        np.not_equal(codes[:, 1:], codes[:, :-1], out=starts[:, 1:])
+        one_char = glyph.dtype != object
+        strings = np.ascontiguousarray(glyph).view(f"<U{width}").ravel().tolist() if one_char and width else None
+        looks, lines = self._looks, []
+        for y in range(height):
+            if same[y] and y < len(previous):
+                lines.append(previous[y])
+                continue
+            bounds = np.flatnonzero(starts[y]).tolist()
+            row_codes = codes[y, bounds].tolist()
+            bounds.append(width)
+            text = strings[y] if one_char else glyph[y].tolist()
+            runs: Runs = []
+            for index, code in enumerate(row_codes):
+                style = looks.get(code, False)
+                if style is False:
+                    style = looks[code] = self._look_style(code)
+                chars = text[bounds[index]:bounds[index + 1]]
+                runs.append((chars if one_char else "".join(chars), style))
+            lines.append(runs)
+        return lines
+
+    def _look_style(self, code: int) -> Style | None:
+        mask = _ID_LIMIT - 1
+        values = self._values
+        style = _rich_style(values[code >> (2 * _ID_BITS)], values[(code >> _ID_BITS) & mask], values[code & mask])
+        return style or None
 
     def _prepare_axes(self, width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
         """Subclass hook: title, limits and ticks on ``self.plt``; returns (xlim, ylim)."""
@@ -335,7 +440,9 @@ class BraillePlot(PlotextPlot):
 
 def cells_layer(cells: BrailleCells, colour: PlotColor, style: str | None = None) -> CellLayer:
     """All of ``cells`` in one colour (and style)."""
-    return CellLayer(cells.cols, cells.rows, cells.glyphs, colour, style)
+    # The glyphs as a character array straight from the codes: painting then converts nothing.
+    glyphs = cells.glyphs if cells.codes is None else BRAILLE_CHARACTERS[cells.codes]
+    return CellLayer(cells.cols, cells.rows, glyphs, colour, style)
 
 
 def marker_layer(
@@ -357,25 +464,3 @@ def marker_layer(
     inside = (col >= 0) & (col < grid.cols) & (row >= 0) & (row < grid.rows)
     cells = np.unique(np.floor(col[inside]).astype(np.int64) * grid.rows + np.floor(row[inside]).astype(np.int64))
     return CellLayer(cells // grid.rows, cells % grid.rows, marker, colour, style)
-
-
-
-
-class _Matrix:
-    """A copy of plotext's laid-out character matrix: what ``_paint`` writes into and
-    ``matrix_runs`` reads (markers, colours, styles per cell, and where the canvas sits)."""
-
-    __slots__ = ("Rows", "Cols_canvas", "Rows_canvas", "marker", "fullground", "style", "background")
-
-    @classmethod
-    def copy_of(cls, matrix: object) -> "_Matrix":
-        out = cls()
-        out.Rows, out.Cols_canvas, out.Rows_canvas = list(matrix.Rows), matrix.Cols_canvas, matrix.Rows_canvas
-        out.marker = [row[:] for row in matrix.marker]
-        out.fullground = [row[:] for row in matrix.fullground]
-        out.style = [row[:] for row in matrix.style]
-        out.background = [row[:] for row in matrix.background]
-        return out
-
-    def copy(self) -> "_Matrix":
-        return _Matrix.copy_of(self)

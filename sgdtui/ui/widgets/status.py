@@ -15,10 +15,13 @@ class StatusLine(Static):
     def show(self, text: str) -> None:
         if text != self.text:
             rows = text.count("\n") + 1
-            if rows != self.text.count("\n") + 1 and rows >= 2:
+            resized = rows != self.text.count("\n") + 1 and rows >= 2
+            if resized:
                 self.styles.height = rows  # a third row only while the Lab has something to say
             self.text = text
-            self.update(text)
+            # The height is fixed (app.tcss): a new text needs no relayout, which would repaint
+            # every pane of the screen, not just this line.
+            self.update(text, layout=resized)
 
 
 class CaptionLine(Static):
