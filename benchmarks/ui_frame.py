@@ -16,16 +16,15 @@ import asyncio
 import cProfile
 import gc
 import io
+import os
 import pstats
 import sys
 import time
 from pathlib import Path
 
-import os
-
 import torch
 
-SORT = os.environ.get("SORT", "cumulative")
+SORT = os.environ.get("SORT", "cumulative")  # the cProfile sort key with --profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
