@@ -301,3 +301,21 @@ def test_lane_config_validation():
     cfg = LaneConfig.create("x", "adam", lr=0.5)
     assert cfg.hyper["betas"] == (0.9, 0.999) and cfg.hyper["lr"] == 0.5
     assert torch.tensor(REGISTRY.get("pathological").starts, dtype=DTYPE).shape == (1, 2)
+
+
+def test_a_constant_lr_is_remembered_only_until_the_lane_is_steered():
+    surface = SurfaceRegistry(include_user_dir=False).get("ill-conditioned")
+    race = SurfaceRace(SurfaceProblem(surface, {"surface": "ill-conditioned"}),
+                       [LaneConfig.create("m", "momentum", lr=0.01, momentum=0.9)])
+    lane = race.lane("m")
+    race.step(3)
+    assert lane.effective_lr == 0.01 and lane._constant_lr is not None
+    race.set_lane("m", lane.config.with_settings({"lr": 0.02}))
+    race.step(1)
+    assert lane.effective_lr == 0.02
+    race.set_lane("m", lane.config.with_settings({"batch": 4, "coupling": "linear"}))
+    race.step(1)
+    assert lane.effective_lr == pytest.approx(0.08)  # eta = B eta_0
+    race.set_lane("m", lane.config.with_settings({"schedule": {"name": "step", "step_size": 2, "gamma": 0.5}}))
+    race.step(3)
+    assert lane.effective_lr == pytest.approx(0.04)  # halved once the new schedule's step 2 is reached

@@ -370,16 +370,29 @@ class LaneSteering:
 
     def count_lrs(self, lrs) -> None:
         """Add the lrs of updates just taken to sum(lr_t) and sum(lr_t^2) (NaN entries: per-row lrs)."""
+        if len(lrs) == 1 and type(lrs[0]) is float:  # one update (MLP lanes, every step): no array
+            lr = lrs[0]
+            self.sum_lr += lr
+            self.sum_lr2 += lr * lr
+            return
         import numpy as np
 
         lrs = np.asarray(lrs, dtype=np.float64)
         self.sum_lr += float(lrs.sum())
         self.sum_lr2 += float((lrs * lrs).sum())
 
+    _constant_lr: tuple | None = None  # (config, schedule, lr) while the schedule is constant
+
     def compute_lr(self) -> float:
         cfg = self.config
+        cached = self._constant_lr
+        if cached is not None and cached[0] is cfg and cached[1] is self.schedule:
+            return cached[2]
         scheduled = self.schedule.lr(self.t - self.schedule_origin, cfg.hyper["lr"])
-        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper), cfg.hyper.get("eps"))
+        lr = couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper), cfg.hyper.get("eps"))
+        if self.schedule.name == "constant":  # the same every step until the config or schedule changes
+            self._constant_lr = (cfg, self.schedule, lr)
+        return lr
 
     def apply_config(self, new: LaneConfig) -> None:
         """Steer to ``new`` (already validated, same optimizer); takes effect at the next step."""

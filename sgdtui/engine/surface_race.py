@@ -238,14 +238,11 @@ class SurfaceLane(LaneSteering):
         return not self.all_alive and not bool(self.alive.any())
 
     def compute_lr(self):
+        if not self.row_values:
+            return super().compute_lr()
         cache = self._lr_cache
         if cache is not None and cache[0] is self.config and cache[1] is self.schedule:
             return cache[2]
-        if not self.row_values:
-            lr = super().compute_lr()
-            if self.schedule.name == "constant":  # the same every step until the config changes
-                self._lr_cache = (self.config, self.schedule, lr)
-            return lr
         cfg = self.config
         t = self.t - self.schedule_origin
         scheduled = rowwise(lambda base: self.schedule.lr(t, base), self.setting("lr"))
