@@ -101,3 +101,29 @@ async def test_child_errors_become_notifications_and_a_mode_switch_ends_the_chil
         assert app.mode == "surface" and isinstance(app.worker, SessionWorker)
         assert worker.join(15)
         assert_gone(process)
+
+
+def test_a_frame_from_the_session_process_is_announced_as_it_arrives():
+    """Like a thread worker, the process worker calls on_publish for each frame it receives, so the
+    App draws it at once rather than at its next poll."""
+    import threading
+
+    session, _ = build_session(argparse.Namespace(mode="mlp", device="cpu", seed=3))
+    worker = ProcessSessionWorker(session)
+    announced = threading.Event()
+    seen: list[int] = []
+
+    def on_publish() -> None:
+        seen.append(worker.latest.seq)
+        announced.set()
+
+    worker.on_publish = on_publish
+    worker.start()
+    try:
+        worker.submit(Step(5))
+        assert worker.wait_idle(30)
+        assert announced.wait(10)
+        assert seen and seen[-1] <= worker.latest.seq and worker.latest.snapshot.clock == 5
+    finally:
+        worker.stop()
+        assert worker.join(15)

@@ -139,10 +139,14 @@ def _child_main(conn, script: dict, pending: list, steps: int | None, history_ca
             if errors:
                 send(("errors", errors))
 
+    published = threading.Event()
+    inner.on_publish = published.set  # a new frame goes out at once, not at the next poll
+
     def publisher() -> None:
         while not stop.is_set():
+            published.clear()
             flush()
-            stop.wait(CHILD_POLL_SECONDS)
+            published.wait(CHILD_POLL_SECONDS)  # the poll still picks up errors and logged commands
 
     def reply(request_id: int):
         def done(future: concurrent.futures.Future) -> None:
@@ -438,6 +442,11 @@ class ProcessSessionWorker(Worker):
                 elif kind == "frame":
                     self._seq += 1
                     self.latest = replace(message[1], seq=self._seq)
+                    if self.on_publish is not None:  # as a thread worker does: the App draws it now
+                        try:
+                            self.on_publish()
+                        except Exception:  # noqa: BLE001 - the App polls latest too
+                            pass
                 elif kind == "errors":
                     self.errors.extend(message[1])
                 elif kind == "result":
