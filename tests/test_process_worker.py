@@ -108,6 +108,7 @@ def test_a_frame_from_the_session_process_is_announced_as_it_arrives():
     App draws it at once rather than at its next poll."""
     import threading
 
+    assert mlp_app().worker.on_publish is not None  # the App listens to a process worker too
     session, _ = build_session(argparse.Namespace(mode="mlp", device="cpu", seed=3))
     worker = ProcessSessionWorker(session)
     announced = threading.Event()

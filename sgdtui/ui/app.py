@@ -87,8 +87,9 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         if pending is None:
             self.new_mirror(session)
         if self.own_process(session.kind):
-            return ProcessSessionWorker(session, options, script=script, pending=pending)
-        worker = SessionWorker(session, options)
+            worker: Worker = ProcessSessionWorker(session, options, script=script, pending=pending)
+        else:
+            worker = SessionWorker(session, options)
         # A published frame is drawn at once, not at the next poll (up to 1/POLL_RATE later).
         worker.on_publish = lambda: self.post_message(FramePublished())
         return worker

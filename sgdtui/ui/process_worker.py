@@ -442,11 +442,7 @@ class ProcessSessionWorker(Worker):
                 elif kind == "frame":
                     self._seq += 1
                     self.latest = replace(message[1], seq=self._seq)
-                    if self.on_publish is not None:  # as a thread worker does: the App draws it now
-                        try:
-                            self.on_publish()
-                        except Exception:  # noqa: BLE001 - the App polls latest too
-                            pass
+                    self._announce_frame()  # as a thread worker does: the App draws it now
                 elif kind == "errors":
                     self.errors.extend(message[1])
                 elif kind == "result":

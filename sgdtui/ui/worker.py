@@ -150,6 +150,14 @@ class Worker(ABC):
     def frame_drawn(self, seq: int) -> None:
         """The App has put frame ``seq`` on screen (a worker may pace itself by it)."""
 
+    def _announce_frame(self) -> None:
+        """Tell ``on_publish`` that ``latest`` is new (the App polls too: a failure here is no loss)."""
+        if self.on_publish is not None:
+            try:
+                self.on_publish()
+            except Exception:  # noqa: BLE001 - the thread telling it must go on
+                pass
+
 
 class _Request:
     """An item that resolves a future: a command to apply or a query to answer."""
@@ -486,11 +494,7 @@ class SessionWorker(Worker):
         self._drawn.clear()  # set again when the App has drawn this frame
         self.latest = self._make_frame()  # one reference swap: readers see old or new, never half
         self._published_at = time.monotonic()
-        if self.on_publish is not None:
-            try:
-                self.on_publish()
-            except Exception:  # noqa: BLE001 - the App polls latest too; the thread must go on
-                pass
+        self._announce_frame()
 
     def _safe_publish(self) -> None:
         try:
