@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Any, Iterator
 
 
 class WriteError(OSError):
@@ -26,3 +26,16 @@ def writing(path: Path | str) -> Iterator[None]:
     except OSError as exc:
         reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
         raise WriteError(exc.errno, reason, str(path)) from exc
+
+
+@contextlib.contextmanager
+def open_output(path: Path | str, mode: str = "w", **options: Any) -> Iterator[IO]:
+    """``open(path, mode, **options)`` for an output file, inside ``writing(path)``."""
+    with writing(path), open(path, mode, **options) as handle:
+        yield handle
+
+
+def write_output_text(path: Path | str, text: str) -> None:
+    """``Path(path).write_text(text)``, inside ``writing(path)``."""
+    with writing(path):
+        Path(path).write_text(text)

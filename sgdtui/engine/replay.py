@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sgdtui.engine.files import writing
+from sgdtui.engine.files import write_output_text, writing
 from sgdtui.engine.script import Script
 from sgdtui.engine.session import Session
 
@@ -145,8 +145,7 @@ def run_replay(script: Script, out_dir: Path | str, *, steps: int | None = None,
         summary["every"] = every
     summary["files"] = [*files, "summary.json"]
     summary["out"] = str(out)
-    with writing(out / "summary.json"):
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_output_text(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary
 
 

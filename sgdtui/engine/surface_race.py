@@ -24,7 +24,7 @@ import torch
 from sgdtui.engine.anatomy import Anatomy, anatomy_of
 from sgdtui.engine.commands import CommandError, Query
 from sgdtui.engine.fastgrad import program_for
-from sgdtui.engine.files import writing
+from sgdtui.engine.files import open_output
 from sgdtui.engine.history import History
 from sgdtui.engine.lab import LaneLab, StationaryReadout
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
@@ -703,7 +703,7 @@ class SurfaceRace(Race):
         lanes = [lane for lane in self.lanes if lane.lab.stationary is not None]
         if not lanes:
             return []
-        with writing(Path(out) / "density.csv"), open(Path(out) / "density.csv", "w", newline="") as fh:
+        with open_output(Path(out) / "density.csv", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(("lane", "x", "y", "count", "gibbs"))
             for lane in lanes:
@@ -714,7 +714,7 @@ class SurfaceRace(Race):
     def write_outputs(self, out: Path) -> list[str]:
         """trajectories.csv: one row per lane, start point and step; step 0 is the start point.
         Floats are written with repr, so the same script gives byte-identical files."""
-        with writing(Path(out) / "trajectories.csv"), open(Path(out) / "trajectories.csv", "w", newline="") as fh:
+        with open_output(Path(out) / "trajectories.csv", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(CSV_COLUMNS)
             for name, hist in self.trajectories().items():

@@ -35,7 +35,7 @@ import numpy as np
 
 from sgdtui.engine.checks import did_you_mean
 from sgdtui.engine.commands import AddLane, Command, MoveStarts, RemoveLane, Reset, SetLane, SwitchProblem
-from sgdtui.engine.files import writing
+from sgdtui.engine.files import open_output, write_output_text
 from sgdtui.engine.lane import BATCH, NOISE, LaneConfig
 from sgdtui.engine.optimizers import OPTIMIZERS, get_optimizer
 from sgdtui.engine.params import ParamSpec, SettingError
@@ -438,7 +438,7 @@ def write_sweep(result: SweepResult, out: Path | str) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     sweep = result.sweep
     columns = [a.name for a in sweep.axes] + list(sweep.measures) + list(result.extra.get("columns", ()))
-    with writing(out / "sweep.csv"), open(out / "sweep.csv", "w", newline="") as fh:
+    with open_output(out / "sweep.csv", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for row in result.rows:
@@ -451,8 +451,7 @@ def write_sweep(result: SweepResult, out: Path | str) -> list[str]:
         "backend": result.backend, **{k: v for k, v in result.extra.items() if k != "columns"},
         "files": ["sweep.csv", "sweep.json"],
     }
-    with writing(out / "sweep.json"):
-        (out / "sweep.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    write_output_text(out / "sweep.json", json.dumps(meta, indent=2, allow_nan=False) + "\n")
     return ["sweep.csv", "sweep.json"]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from sgdtui.engine.commands import CommandError, Query
+from sgdtui.engine.files import open_output
 from sgdtui.engine.history import History
 from sgdtui.engine.lane import LaneConfig, LaneSteering, lane_seed
 from sgdtui.engine.params import SettingError
@@ -425,7 +426,7 @@ class MLPRace(Race):
     def write_outputs(self, out: Path) -> list[str]:
         """metrics.csv: one row per lane and step (see ``metrics_row`` for the columns)."""
         self.flush()
-        with open(Path(out) / "metrics.csv", "w", newline="") as fh:
+        with open_output(Path(out) / "metrics.csv", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(METRICS_COLUMNS)
             for lane in self.lanes:
