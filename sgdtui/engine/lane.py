@@ -383,16 +383,22 @@ class LaneSteering:
 
     _constant_lr: tuple | None = None  # (config, schedule, lr) while the schedule is constant
 
-    def compute_lr(self) -> float:
+    def compute_lr(self) -> Any:
+        """The effective lr of the next update (``_lr_at`` the schedule's time now)."""
         cfg = self.config
         cached = self._constant_lr
         if cached is not None and cached[0] is cfg and cached[1] is self.schedule:
             return cached[2]
-        scheduled = self.schedule.lr(self.t - self.schedule_origin, cfg.hyper["lr"])
-        lr = couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper), cfg.hyper.get("eps"))
+        lr = self._lr_at(self.t - self.schedule_origin)
         if self.schedule.name == "constant":  # the same every step until the config or schedule changes
             self._constant_lr = (cfg, self.schedule, lr)
         return lr
+
+    def _lr_at(self, t: int) -> Any:
+        """The scheduled base lr at schedule time ``t``, through the coupling rule."""
+        cfg = self.config
+        scheduled = self.schedule.lr(t, cfg.hyper["lr"])
+        return couple(cfg.coupling, scheduled, cfg.batch, self.spec.momentum_of(cfg.hyper), cfg.hyper.get("eps"))
 
     def apply_config(self, new: LaneConfig) -> None:
         """Steer to ``new`` (already validated, same optimizer); takes effect at the next step."""

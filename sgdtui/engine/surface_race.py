@@ -121,7 +121,6 @@ class SurfaceLane(LaneSteering):
         self.t = 0
         self.sum_lr = self.sum_lr2 = 0.0
         self.start_schedule()
-        self._lr_cache = None
         self._alive = torch.ones(width, dtype=torch.bool)  # pad rows stay alive, never checked
         self._frozen_grad = torch.zeros(2, width, dtype=DTYPE)  # what a diverged trajectory's optimizer sees
         self.all_alive = True
@@ -237,14 +236,11 @@ class SurfaceLane(LaneSteering):
     def finished(self) -> bool:
         return not self.all_alive and not bool(self.alive.any())
 
-    def compute_lr(self):
+    def _lr_at(self, t: int):
+        """Per cell where the lane's settings are swept (a Rows), else the scalar lr."""
         if not self.row_values:
-            return super().compute_lr()
-        cache = self._lr_cache
-        if cache is not None and cache[0] is self.config and cache[1] is self.schedule:
-            return cache[2]
+            return super()._lr_at(t)
         cfg = self.config
-        t = self.t - self.schedule_origin
         scheduled = rowwise(lambda base: self.schedule.lr(t, base), self.setting("lr"))
         rule = cfg.coupling
         if rule != "none":
@@ -253,8 +249,6 @@ class SurfaceLane(LaneSteering):
             eps = cfg.hyper.get("eps")
             scheduled = rowwise(lambda lr, b, mu: couple(rule, lr, int(b), mu, eps), scheduled, self.setting("batch"),
                                 momentum)
-        if self.schedule.name == "constant":  # the same every step until the config changes
-            self._lr_cache = (self.config, self.schedule, scheduled)
         return scheduled
 
     def apply_config(self, new: LaneConfig) -> None:
@@ -267,7 +261,6 @@ class SurfaceLane(LaneSteering):
                 self.rows.pop(key, None)
         self.flush()  # the steps so far belong to the old settings
         super().apply_config(new)
-        self._lr_cache = None
         self.lab.settings_changed(old, new)
 
     def step(self) -> None:
