@@ -29,8 +29,7 @@ from torch import Tensor
 
 _VIEW_OPS = {"select", "slice", "t", "transpose", "expand", "view", "unsqueeze", "squeeze", "permute",
              "alias", "detach", "_unsafe_view", "as_strided"}
-_CACHE: dict[tuple, "GradProgram | None"] = {}
-_GRAPHS: dict[tuple, tuple[Any, Any]] = {}  # (surface id, shape) -> (surface, traced graph): a reset re-binds buffers only
+_GRAPHS: dict[tuple, tuple[Any, Any]] = {}  # (surface id, shape) -> (surface, traced graph or None)
 _CACHE_LIMIT = 64
 
 
@@ -71,7 +70,8 @@ def _out_overload(target) -> Any | None:
 
 def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradProgram | None:
     """A program writing ``surface.value_and_grad(params.T)`` into ``loss`` and ``grad``, or None
-    when the surface cannot be traced (the caller then calls the surface)."""
+    when the surface cannot be traced (the caller then calls the surface). The traced graph, or
+    that there is none, is remembered per surface and size: a reset only re-binds buffers."""
     from sgdtui.engine import expr
 
     compiled = getattr(surface, "_fn", None)
@@ -85,15 +85,19 @@ def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradPr
             expr.PATCH.on = evaluate is None  # the data-dependent patch is replayed by ``after``
             graph = _trace(surface.value_and_grad, params.T).graph
         except Exception:  # noqa: BLE001 - any tracing failure means: call the surface instead
-            return None
+            graph = None
         finally:
             expr.PATCH.on = True
-        _eliminate_common_subexpressions(graph)
-        if len(_GRAPHS) > _CACHE_LIMIT:
-            _GRAPHS.clear()
-        _GRAPHS[key] = (surface, graph)  # the surface itself too: its id alone could be reused
+        if graph is not None:
+            _eliminate_common_subexpressions(graph)
+        _remember(key, surface, graph)
+    if graph is None:
+        return None
     program = _compile(graph, params, loss, grad)
-    if program is not None and evaluate is not None:
+    if program is None:
+        _remember(key, surface, None)  # the same graph and shape never compile: do not try again
+        return None
+    if evaluate is not None:
         x, y, gx, gy = params[0], params[1], grad[0], grad[1]  # views made once, not every run
 
         def after() -> None:
@@ -103,6 +107,12 @@ def build_program(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradPr
                 grad[1].copy_(patched[1])
         program.after = after
     return program
+
+
+def _remember(key: tuple, surface, graph) -> None:
+    if len(_GRAPHS) > _CACHE_LIMIT:
+        _GRAPHS.clear()
+    _GRAPHS[key] = (surface, graph)  # the surface itself too: its id alone could be reused
 
 
 def _eliminate_common_subexpressions(graph) -> None:
@@ -294,16 +304,3 @@ def _copy_step(target: Tensor, node, env):
     def step():
         target.copy_(env[node])
     return step
-
-
-def program_for(surface, params: Tensor, loss: Tensor, grad: Tensor) -> GradProgram | None:
-    """``build_program``, remembering surfaces that cannot be traced (no retrace per reset)."""
-    key = (id(surface), tuple(params.shape))
-    if _CACHE.get(key, True) is None:
-        return None
-    program = build_program(surface, params, loss, grad)
-    if program is None:
-        if len(_CACHE) > _CACHE_LIMIT:
-            _CACHE.clear()
-        _CACHE[key] = None
-    return program

@@ -23,7 +23,7 @@ import torch
 
 from sgdtui.engine.anatomy import Anatomy, anatomy_of
 from sgdtui.engine.commands import CommandError, Query
-from sgdtui.engine.fastgrad import program_for
+from sgdtui.engine.fastgrad import build_program
 from sgdtui.engine.files import open_output
 from sgdtui.engine.history import History
 from sgdtui.engine.lab import LaneLab, StationaryReadout
@@ -117,7 +117,7 @@ class SurfaceLane(LaneSteering):
         self._at_point = self.surface.value_and_grad_at if width == 1 and plain else None
         self._program_at = PROGRAM_AFTER if expression and PROGRAM_SMALL <= self.n < PROGRAM_MIN else None
         if self.n >= PROGRAM_MIN and expression:
-            self._program = program_for(self.surface, self.P, self.L, self.G)
+            self._program = build_program(self.surface, self.P, self.L, self.G)
         self.t = 0
         self.sum_lr = self.sum_lr2 = 0.0
         self.start_schedule()
@@ -183,7 +183,7 @@ class SurfaceLane(LaneSteering):
         """The full loss into L and its gradient into G at every trajectory's point."""
         if self._program_at is not None and self.t >= self._program_at:
             self._program_at = None
-            self._program = program_for(self.surface, self.P, self.L, self.G)
+            self._program = build_program(self.surface, self.P, self.L, self.G)
         if self._program is not None:
             self._program.run()
             return
