@@ -29,6 +29,8 @@ from sgdtui.engine.surfaces import SurfaceRegistry
 from sgdtui.engine.sweep import build_sweep, run_surface_sweep
 from sgdtui.engine.vectorized import Rows
 
+from method_timing import wrap_methods  # benchmarks/, the script's folder
+
 REGISTRY = SurfaceRegistry(include_user_dir=False)
 GRID_SCRIPT = """
 version = 1
@@ -168,31 +170,16 @@ def race_parts(surface: str, n: int, steps: int) -> dict[str, float]:
     """Microseconds per step in each part of a race step (wall time, wrapped method by method)."""
     from sgdtui.engine import surface_race, vectorized
 
-    spent: dict[str, float] = {}
-    originals = []
-
-    def wrap(owner, name: str, label: str) -> None:
-        original = getattr(owner, name)
-        originals.append((owner, name, original))
-
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent[label] = spent.get(label, 0.0) + time.perf_counter() - started
-        setattr(owner, name, timed)
-
     lane_class = surface_race.SurfaceLane
-    for name, label in (("step", "whole step"), ("_evaluate", "loss and gradient"),
-                        ("_record", "recording (staging and flushes)"), ("_check_divergence", "divergence check")):
-        wrap(lane_class, name, label)
-    wrap(vectorized.SGD, "step", "optimizer update")
+    spent: dict[str, float] = {}
+    restore = wrap_methods([(lane_class, "step", "whole step"), (lane_class, "_evaluate", "loss and gradient"),
+                            (lane_class, "_record", "recording (staging and flushes)"),
+                            (lane_class, "_check_divergence", "divergence check"),
+                            (vectorized.SGD, "step", "optimizer update")], spent, time.perf_counter)
     try:
         race_run(surface, n, steps)
     finally:
-        for owner, name, original in originals:
-            setattr(owner, name, original)
+        restore()
     return {label: seconds / (steps + 3) * 1e6 for label, seconds in spent.items()}
 
 

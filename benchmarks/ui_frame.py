@@ -33,6 +33,8 @@ from sgdtui.ui.app import PlaygroundApp  # noqa: E402
 from sgdtui.ui.sessions import SessionFactory  # noqa: E402
 from sgdtui.ui.worker import SPEED_LEVELS  # noqa: E402
 
+from method_timing import wrap_methods  # noqa: E402  (benchmarks/, the script's folder)
+
 
 SPLIT = {}  # part of a frame -> CPU seconds (time.thread_time) spent in it while measuring
 
@@ -57,17 +59,7 @@ def time_parts() -> None:
                   (BraillePlot, "_runs", "      runs"), (BraillePlot, "_axes_canvas", "      axes"),
                   (BraillePlot, "_lines_to_strips", "    strips"), (LanesTable, "show", "  lanes.show"),
                   (LanesTable, "render_line", "    lanes.render_line")]
-    for owner, name, label in parts:
-        original = getattr(owner, name)
-
-        def timed(*args, _original=original, _label=label, **kwargs):
-            start = time.thread_time()
-            try:
-                return _original(*args, **kwargs)
-            finally:
-                SPLIT[_label] = SPLIT.get(_label, 0.0) + time.thread_time() - start
-
-        setattr(owner, name, timed)
+    wrap_methods(parts, SPLIT, time.thread_time)  # for the whole run
 
 
 async def measure(size: tuple[int, int], seconds: float, flat_out: bool, profile: bool) -> dict:
