@@ -130,14 +130,18 @@ class SurfaceView(ModeView):
         and a redraw of the pane (and the repaint of its lines) costs about a third of a frame.
         A skipped frame's data are drawn with a later frame, or by a timer should no frame come
         (so the last data always show); paused, every frame draws at once."""
-        look = (context.selected, context.log_scale, id(context.colours), context.colours.dark,
-                snapshot.lane_names(), self._surface_key)
+        look = self._curves_look_of(snapshot, context)
         if context.running and look == self._curves_look and time.monotonic() - self._curves_at < CURVES_PERIOD:
             self._curves_pending = (snapshot, context)
             if self._curves_timer is None:
                 self._curves_timer = self.set_timer(CURVES_FLUSH, self._draw_pending_curves)
             return
         self._draw_curves(snapshot, context, look)
+
+    def _curves_look_of(self, snapshot: Snapshot, context: ViewContext) -> tuple:
+        """What the loss pane is drawn for besides the data: a change draws at once."""
+        return (context.selected, context.log_scale, id(context.colours), context.colours.dark,
+                snapshot.lane_names(), self._surface_key)
 
     def _draw_pending_curves(self) -> None:
         self._curves_timer = None
@@ -151,9 +155,7 @@ class SurfaceView(ModeView):
             self._curves_timer = None
         self._curves_pending = None
         self._curves_at = time.monotonic()
-        self._curves_look = look if look is not None else (
-            context.selected, context.log_scale, id(context.colours), context.colours.dark,
-            snapshot.lane_names(), self._surface_key)
+        self._curves_look = look if look is not None else self._curves_look_of(snapshot, context)
         range_test = range_test_series(snapshot, context.colours, context.selected)
         if range_test is not None:  # the range test's own picture: loss against lr
             series, marks = range_test

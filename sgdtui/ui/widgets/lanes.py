@@ -99,10 +99,13 @@ class LanesTable(Widget):
     def get_content_height(self, container, viewport, width: int) -> int:
         return 1 + len(self._cells)
 
+    def _look_up_styles(self) -> tuple:
+        """(base, header, cursor): each walks the CSS of every ancestor."""
+        return (self.rich_style, self.get_component_rich_style("lanes-table--header"),
+                self.get_component_rich_style("lanes-table--cursor"))
+
     def render_lines(self, crop):
-        # The styles walk the CSS of every ancestor: looked up once per repaint, not once per line.
-        self._styles = (self.rich_style, self.get_component_rich_style("lanes-table--header"),
-                        self.get_component_rich_style("lanes-table--cursor"))
+        self._styles = self._look_up_styles()  # once per repaint, not once per line
         try:
             return super().render_lines(crop)
         finally:
@@ -110,10 +113,7 @@ class LanesTable(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        styles = getattr(self, "_styles", None)
-        base, header, cursor = styles if styles is not None else (
-            self.rich_style, self.get_component_rich_style("lanes-table--header"),
-            self.get_component_rich_style("lanes-table--cursor"))
+        base, header, cursor = self._styles if self._styles is not None else self._look_up_styles()
         if y == 0:
             key: tuple = ("header", self.columns_shown, self._widths, width, base, self.app.theme)
             cells: list = list(self.columns_shown)

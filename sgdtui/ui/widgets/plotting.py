@@ -32,7 +32,6 @@ DOTS_Y = 4  # braille dots per cell, vertically
 
 # Bit of the braille dot at (column in cell, row in cell counted from the top).
 _BRAILLE_BITS = np.array([[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]], dtype=np.int64)
-_BRAILLE_GLYPHS = np.array([chr(0x2800 + code) for code in range(256)], dtype=object)
 BRAILLE_CHARACTERS = np.array([chr(0x2800 + code) for code in range(256)], dtype="<U1")  # by code
 _POPCOUNT = np.array([bin(code).count("1") for code in range(256)], dtype=np.int64)
 
@@ -339,7 +338,7 @@ def braille_cells(dots: np.ndarray, grid: CanvasGrid, sources: np.ndarray | None
     return BrailleCells(
         cols=unique_cells // grid.rows,
         rows=unique_cells % grid.rows,
-        glyphs=_BRAILLE_GLYPHS[codes].tolist(),
+        glyphs=BRAILLE_CHARACTERS[codes].tolist(),
         sources=cell_tags,
         codes=codes,
     )
@@ -364,7 +363,7 @@ def mask_cells(mask: np.ndarray, grid: CanvasGrid) -> BrailleCells:
     codes = codes[cols, rows]
     fullest_first = np.argsort(-_POPCOUNT[codes], kind="stable")
     cols, rows, codes = cols[fullest_first], rows[fullest_first], codes[fullest_first]
-    return BrailleCells(cols, rows, _BRAILLE_GLYPHS[codes].tolist(), np.zeros(len(codes), dtype=np.int64), codes)
+    return BrailleCells(cols, rows, BRAILLE_CHARACTERS[codes].tolist(), np.zeros(len(codes), dtype=np.int64), codes)
 
 
 def decimate_series(
