@@ -1,10 +1,9 @@
 """The playground's modal screens (pickers, expression input, help, phase diagram, share).
 
 Each is a ``Modal``: a ModalScreen dismissed once only (``DismissOnce``, which the command palette
-uses too). Keys arrive in bursts over SSH (and from
-a fast typist): two enters, or enter and escape, reach a screen before its first dismissal has
-taken effect, and a second dismissal would pop the screen beneath it (or raise
-ScreenStackError with only the main screen left)."""
+uses too). Keys arrive in bursts over SSH (and from a fast typist): two enters, or enter and
+escape, reach a screen before its first dismissal has taken effect, and a second dismissal would
+pop the screen beneath it (or raise ScreenStackError with only the main screen left)."""
 
 from __future__ import annotations
 
