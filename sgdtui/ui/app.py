@@ -9,6 +9,7 @@ slices) runs in Textual workers whose failures become notifications.
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from pathlib import Path
 from typing import Iterable
@@ -21,7 +22,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from sgdtui.engine.commands import AddLane
+from sgdtui.engine.commands import AddLane, Command
 from sgdtui.engine.session import Session
 from sgdtui.ui.bindings import BINDINGS, action_name
 from sgdtui.ui.lab_actions import LabActions
@@ -41,7 +42,11 @@ from sgdtui.ui.widgets.status import CaptionLine, StatusLine
 from sgdtui.ui.worker import DEFAULT_SPEED, FRAME_RATE, SPEED_LEVELS, Frame, SessionWorker, Worker, speed_label
 
 MIN_SIZE = (60, 20)  # below this the panes are replaced by a notice
+TALL_ROWS = 32  # a terminal this tall keeps the status line's third row (the Lab's) in place
 POLL_RATE = 60.0  # ticks per second that look for a newly published frame
+# While a key's command is on its way, frames from before it are skipped (the UI thread is then
+# free when the frame showing the key arrives), but never for longer than this many seconds.
+ECHO_WAIT = 0.25
 
 
 class FramePublished(Message):
@@ -77,6 +82,9 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         self._frame_times: list[float] = []
         self.written_scripts: list[Path] = []
         self._added_lane = None  # the future of the latest `a`: its lane is selected once applied
+        # The latest submitted command, while no frame showing it has been drawn: (future, when
+        # submitted, the seq of the latest frame when it was applied, or None before that).
+        self._echo: list | None = None
 
     def own_process(self, kind: str) -> bool:
         return self.worker_kind == "process" or (self.worker_kind == "auto" and MODES[kind].own_process)
@@ -93,6 +101,23 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         # A published frame is drawn at once, not at the next poll (up to 1/POLL_RATE later).
         worker.on_publish = lambda: self.post_message(FramePublished())
         return worker
+
+    def submit(self, command: Command) -> concurrent.futures.Future:
+        """Hand ``command`` to the worker; the frame that shows it is drawn as soon as it comes
+        (see ``_tick``). Every key's command goes through here."""
+        worker = self.worker
+        submitted_at = worker.latest.seq
+        future = worker.submit(command)
+        echo = [future, time.monotonic(), None]
+
+        def applied(_future) -> None:  # on the worker's thread, before the frame showing it is published
+            echo[2] = worker.latest.seq
+
+        future.add_done_callback(applied)
+        if future.done():  # applied already (the callback ran here): any later frame may show it
+            echo[2] = submitted_at
+        self._echo = echo
+        return future
 
     @property
     def mode(self) -> str:
@@ -143,6 +168,10 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
     def _check_size(self, size=None) -> None:
         width, height = size or self.size
         self._main_screen().set_class(width < MIN_SIZE[0] or height < MIN_SIZE[1], "too-small")
+        try:
+            self._main_screen().query_one(StatusLine).set_min_rows(3 if height >= TALL_ROWS else 2)
+        except NoMatches:  # not composed yet
+            pass
 
     def _show_mode(self) -> None:
         for view in self.query(ModeView):
@@ -162,13 +191,23 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         frame = self.worker.latest
         if frame.seq == self._frame_seq and not self._dirty:
             return
+        echo, prompt = self._echo, False
+        if echo is not None:
+            applied_at = echo[2]
+            if applied_at is not None and frame.seq > applied_at:
+                self._echo, prompt = None, True  # this frame shows the key's effect
+            elif frame.running and time.monotonic() - echo[1] < ECHO_WAIT:
+                return  # from before the key: the next frame shows it, so draw that one at once
+            else:
+                self._echo = None
         self._frame_seq, self._dirty = frame.seq, False
         try:
-            self.render_frame(frame)
+            self.render_frame(frame, prompt=prompt)
         except NoMatches:  # the timer can fire while the screen is being torn down (or not yet composed)
             self._dirty = True
 
-    def render_frame(self, frame: Frame) -> None:
+    def render_frame(self, frame: Frame, prompt: bool = False) -> None:
+        """Draw ``frame``; ``prompt``: it answers a key press, so panes that may lag draw later."""
         snap = frame.snapshot
         self.running = frame.running
         self.colours.dark = bool(self.current_theme.dark)  # lane shades follow the theme
@@ -184,7 +223,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         if self.selected not in names:
             self.selected = names[0] if names else None
         self.worker.selected = self.selected
-        context = ViewContext(self.colours, self.selected, self.log_scale, frame.running)
+        context = ViewContext(self.colours, self.selected, self.log_scale, frame.running, prompt=prompt)
         view = self.view
         view.show_snapshot(snap, context)
         columns, rows = view.table(snap, context)

@@ -35,7 +35,7 @@ class LabActions:
         if lane is None:
             return
         on = lane.lab_options.get("burn_in") is None
-        self.worker.submit(SetLane(lane.name, {"burn_in": lane.t if on else False}))
+        self.submit(SetLane(lane.name, {"burn_in": lane.t if on else False}))
         self.notify(f"{lane.name}: stationary statistics after step {lane.t}" if on
                     else f"{lane.name}: stationary statistics off", timeout=3)
 
@@ -46,7 +46,7 @@ class LabActions:
             return
         # Surface lanes report their options; MLP lanes report the steps averaged so far.
         on = lane.lab_options.get("swa_start") is None and lane.swa_steps is None
-        self.worker.submit(SetLane(lane.name, {"swa": {"start": lane.t} if on else False}))
+        self.submit(SetLane(lane.name, {"swa": {"start": lane.t} if on else False}))
         self.notify(f"{lane.name}: SWA from step {lane.t}" if on else f"{lane.name}: SWA off", timeout=3)
 
     def action_toggle_flow(self) -> None:
@@ -55,7 +55,7 @@ class LabActions:
         if lane is None:
             return
         on = not lane.lab_options.get("flow")
-        self.worker.submit(SetLane(lane.name, {"flow": on}))
+        self.submit(SetLane(lane.name, {"flow": on}))
         self.notify(f"{lane.name}: gradient flow {'on' if on else 'off'} (dimmed line)", timeout=3)
 
     def action_apply_range_test(self) -> None:
@@ -74,6 +74,6 @@ class LabActions:
         targets = [lane.name for lane in snapshot.lanes
                    if lane.name != source and lane.schedule_name != "range-test"]
         for name in targets:
-            self.worker.submit(SetLane(name, {"lr": lr}))
+            self.submit(SetLane(name, {"lr": lr}))
         self.notify(f"lr {fmt(lr)} from {source}'s range test → {', '.join(targets) or 'no other lane'}",
                     timeout=4)

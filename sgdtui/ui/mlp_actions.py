@@ -41,7 +41,7 @@ class MLPActions:
         mlp = dict(changes)
         if "dataset" in mlp:
             mlp["classes"] = None  # a class count belongs to its dataset: the new one uses its own
-        self.worker.submit(SwitchProblem({"mlp": mlp}, merge=True))  # merged where it lands
+        self.submit(SwitchProblem({"mlp": mlp}, merge=True))  # merged where it lands
         described = ", ".join(f"{k} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
                               for k, v in changes.items())
         self.notify(f"MLP: {described} (every lane restarts)", timeout=3)

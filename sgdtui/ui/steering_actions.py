@@ -16,7 +16,7 @@ class SteeringActions:
         if self.selected is None:
             self.notify("no lane selected: press a to add one", severity="warning")
             return
-        self.worker.submit(Nudge(self.selected, what, direction))
+        self.submit(Nudge(self.selected, what, direction))
 
     def action_lr(self, direction: int) -> None:
         self._nudge("lr", direction)
@@ -66,23 +66,23 @@ class SteeringActions:
         """Add a lane of ``optimizer``; the session names it when it applies the command (sgd, sgd-2,
         ...), so quick presses never collide, and the lane is selected once a frame shows it."""
         if optimizer is not None:
-            self._added_lane = self.worker.submit(AddLane({"optimizer": optimizer}))
+            self._added_lane = self.submit(AddLane({"optimizer": optimizer}))
 
     def action_remove_lane(self) -> None:
         if self.selected is None:
             return
         names = self.worker.latest.snapshot.lane_names()
-        self.worker.submit(RemoveLane(self.selected))
+        self.submit(RemoveLane(self.selected))
         rest = [n for n in names if n != self.selected]
         self.selected = rest[min(names.index(self.selected), len(rest) - 1)] if rest and self.selected in names else None
         self.worker.selected = self.selected  # read when the frame after the removal is snapshotted
 
     def action_reset(self) -> None:
-        self.worker.submit(Reset())
+        self.submit(Reset())
 
     def action_restore_lane(self) -> None:
         if self.selected is not None:
-            self.worker.submit(RestoreLane(self.selected))
+            self.submit(RestoreLane(self.selected))
 
     def action_toggle_log(self) -> None:
         # automatic -> log -> linear -> automatic

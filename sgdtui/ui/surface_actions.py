@@ -26,7 +26,7 @@ class SurfaceActions:
     def switch_surface(self, name: str | None, keep_lanes: bool = False) -> None:
         """Switch to surface ``name`` with its default race (or, with ``keep_lanes``, the lanes as they are)."""
         if name is not None:
-            self.worker.submit(SwitchProblem({"surface": name}, None if keep_lanes else "default"))
+            self.submit(SwitchProblem({"surface": name}, None if keep_lanes else "default"))
 
     async def action_phase(self) -> None:
         from sgdtui.ui.screens.phase import open_phase_screen  # the sweep, its screen and theory
@@ -43,7 +43,7 @@ class SurfaceActions:
 
     def switch_expression(self, expr: str | None) -> None:
         if expr:
-            self.worker.submit(SwitchProblem({"expr": expr}, "default"))
+            self.submit(SwitchProblem({"expr": expr}, "default"))
 
     def action_pan(self, dx: int, dy: int) -> None:
         """Arrows pan the view, or move the crosshair while one is up."""
@@ -85,7 +85,7 @@ class SurfaceActions:
     def start_selected_at(self, point: tuple[float, float]) -> None:
         """The selected lane restarts from ``point`` (a recorded MoveStarts)."""
         if self.selected is not None:
-            self.worker.submit(MoveStarts(self.selected, ((float(point[0]), float(point[1])),)))
+            self.submit(MoveStarts(self.selected, ((float(point[0]), float(point[1])),)))
 
     def _selected_lane(self):
         snapshot = self.worker.latest.snapshot

@@ -131,7 +131,8 @@ class SurfaceView(ModeView):
         A skipped frame's data are drawn with a later frame, or by a timer should no frame come
         (so the last data always show); paused, every frame draws at once."""
         look = self._curves_look_of(snapshot, context)
-        if context.running and look == self._curves_look and time.monotonic() - self._curves_at < CURVES_PERIOD:
+        if context.running and look == self._curves_look and (
+                context.prompt or time.monotonic() - self._curves_at < CURVES_PERIOD):
             self._curves_pending = (snapshot, context)
             if self._curves_timer is None:
                 self._curves_timer = self.set_timer(CURVES_FLUSH, self._draw_pending_curves)

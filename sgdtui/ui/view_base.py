@@ -20,6 +20,7 @@ class ViewContext:
     selected: str | None
     log_scale: bool | None  # None: chosen from the live range
     running: bool
+    prompt: bool = False  # the frame answers a key press: a pane that may lag (the loss pane) draws later
 
 
 class ModeView(Horizontal):

@@ -52,7 +52,7 @@ async def open_phase_screen(app) -> None:
         app.notify(f"phase diagram: {reason}", severity="error")
         return
     names = app.worker.latest.snapshot.lane_names()
-    app.push_screen(PhaseScreen(settings, app.factory.registry, app.worker.submit, names))
+    app.push_screen(PhaseScreen(settings, app.factory.registry, app.submit, names))
 
 
 def default_axes(lane: dict[str, Any]) -> tuple[str, str]:
