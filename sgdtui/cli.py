@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["tui", *argv]
     try:
         args = build_parser().parse_args(argv)
+        if from_command_line and args.command in ("tui", "mlp"):
+            from sgdtui.ui.splash import Splash, loading_lines
+
+            Splash.show(loading_lines(args))  # on screen now, while torch loads; Textual takes it over
         configure_threads()
         if args.command in SHARE_COMMANDS:
             return share_command(args)
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
+        _close_splash()
         return EXIT_RUNTIME
     except WriteError as exc:  # a full disk, a read-only folder: the file, in one line
         return _fail(str(exc), EXIT_RUNTIME)
@@ -149,8 +154,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
+    _close_splash()  # the error belongs on the normal screen, where it stays
     print(f"sgdtui: error: {message}", file=sys.stderr)
     return code
+
+
+def _close_splash() -> None:
+    splash = sys.modules.get("sgdtui.ui.splash")  # only a playground run has shown one
+    if splash is not None:
+        splash.Splash.close_active()
 
 
 def _one_line(exc: BaseException) -> str:

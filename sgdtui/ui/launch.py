@@ -15,6 +15,7 @@ import sys
 from sgdtui.engine.session import Session
 from sgdtui.engine.surfaces import DEFAULT_SURFACE, SurfaceRegistry
 from sgdtui.ui.sessions import HISTORY_CAPACITY, SessionFactory
+from sgdtui.ui.splash import Splash
 
 DEFAULT_HIDDEN = (32, 32)
 
@@ -88,16 +89,20 @@ def _run_tui(args: argparse.Namespace) -> tuple[int, object]:
     record = getattr(args, "record", None)
     problem = check_writable(record) if record else None
     if problem:  # found now, not when the session is over
+        Splash.close_active()  # errors and warnings go to the normal screen, where they stay
         print(f"sgdtui: error: --record: cannot write the session's script: {problem}", file=sys.stderr)
         return 2, None
     try:
         session, factory = build_session(args)
     except ValueError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        Splash.close_active()
         print(f"sgdtui: error: {message}", file=sys.stderr)
         return 2, None
     from sgdtui.ui.app import PlaygroundApp  # Textual only once the input is known good
 
+    if factory.registry.errors:
+        Splash.close_active()
     for problem in factory.registry.errors:
         print(f"sgdtui: warning: {problem}", file=sys.stderr)
     app = PlaygroundApp(session, factory, record_path=record)
@@ -105,6 +110,8 @@ def _run_tui(args: argparse.Namespace) -> tuple[int, object]:
     # of the collector's reach, a full collection scans only what the running App made (one took
     # ~160 ms on the UI thread, a key press waiting behind it), and startup pays no extra collect.
     gc.freeze()
+    if Splash.active is not None:
+        Splash.active.hand_over()
     app.run()
     if app.record_failure is not None:
         print(f"sgdtui: error: {app.record_failure}", file=sys.stderr)
