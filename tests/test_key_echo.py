@@ -124,3 +124,18 @@ async def test_a_tall_terminal_keeps_the_status_lines_third_row_in_place():
         status.show(three_rows)
         await pilot.pause()
         assert status.rows == 3 and status.size.height == 3
+
+
+def test_the_playground_asks_textual_for_120_repaints_a_second_unless_told_otherwise(monkeypatch):
+    from sgdtui.ui import launch
+    from sgdtui.ui.app import PlaygroundApp
+
+    from tests.test_app import args
+
+    monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: None)
+    monkeypatch.delenv("TEXTUAL_FPS", raising=False)
+    assert launch.run_tui(args()) == 0
+    assert launch.os.environ["TEXTUAL_FPS"] == "120"
+    monkeypatch.setenv("TEXTUAL_FPS", "30")  # the user's own choice stands
+    assert launch.run_tui(args()) == 0
+    assert launch.os.environ["TEXTUAL_FPS"] == "30"
