@@ -296,6 +296,7 @@ class PlaygroundApp(SteeringActions, SurfaceActions, MLPActions, SessionActions,
         self.running, self.selected, self._added_lane = False, None, None
         self.colours = LaneColours(bool(self.current_theme.dark))
         self._frame_seq, self._dirty = -1, True
+        self._echo = None  # a new worker counts its frames afresh
         for view in self.query(ModeView):
             view.forget()
         self._show_mode()

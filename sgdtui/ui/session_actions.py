@@ -172,4 +172,5 @@ class SessionActions:
         self._health = None
         self.running = False
         self._frame_seq, self._dirty = -1, True
+        self._echo = None  # a new worker counts its frames afresh
         self.notify("session restarted, paused (space runs)", timeout=4)
