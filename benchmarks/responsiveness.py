@@ -11,8 +11,9 @@ Each figure is the median of ``--repeats`` runs (5 by default), all in one run o
 * frames/s while running, at 120x40 and 200x60 (screen updates the app writes per second, a
   burst of output each; the bare app redraws a full screen of text as fast as it can);
 * quit: from ``q`` until the process has exited;
-* MLP mode: the running app's lane-steps/s (its own status line) next to a bare PyTorch training
-  loop of the same model (``mlp_baseline.py``), one lane and four.
+* MLP mode: key to screen (``+``, until the new lr is drawn) and frames/s while it trains; the
+  running app's lane-steps/s (its own status line) next to a bare PyTorch training loop of the
+  same model (``mlp_baseline.py``), one lane and four.
 
     .venv/bin/python benchmarks/responsiveness.py [--repeats 5] [--quick]
 """
@@ -224,6 +225,43 @@ def sgdtui_key_latencies(size=(120, 40), presses: int = 12) -> list[float]:
         term.kill()
 
 
+def mlp_script(lanes: int) -> Path:
+    """An MLP session of ``lanes`` adam lanes at lr 0.01 (moons, 32-32, batch 64, CPU)."""
+    script = Path(tempfile.mkdtemp()) / "mlp.toml"
+    body = "".join(f'[[lanes]]\nname = "adam-{k}"\noptimizer = "adam"\nlr = 0.01\nbatch = 64\n' for k in range(lanes))
+    script.write_text('version = 1\n[problem]\nmlp = { dataset = "moons", hidden = [32, 32] }\ndevice = "cpu"\n' + body)
+    return script
+
+
+def mlp_key_latencies(size=(120, 40), presses: int = 12) -> list[float]:
+    """MLP mode: ``+`` on the selected lane (adam, lr 0.01) while it trains, until the new lr is drawn."""
+    term = Terminal(sgdtui_argv("--script", str(mlp_script(1))), size)
+    try:
+        if term.wait_for(b"step 0", term.started, timeout=60) is None:
+            raise RuntimeError("no first frame")
+        time.sleep(4.0)  # the session process imports torch and rebuilds the session
+        term.send(b" ")
+        time.sleep(1.0)
+        lr, latencies = 0.01, []
+        for _ in range(presses):
+            lr *= 10 ** 0.25
+            shown = f"{lr:.3g}".encode()
+            sent = term.send(b"+")
+            seen = term.wait_for(shown, sent, timeout=10)
+            if seen is None:
+                raise RuntimeError(f"lr {shown!r} never drawn")
+            latencies.append(seen - sent)
+            time.sleep(0.15)
+        return latencies
+    finally:
+        term.kill()
+
+
+def mlp_fps(size: tuple[int, int], flat_out: bool, seconds: float = 3.0) -> float:
+    return frames_per_second(sgdtui_argv("--script", str(mlp_script(1))), b"step 0", size,
+                             (b">" * 8 if flat_out else b"") + b" ", seconds, settle=5.0)
+
+
 def bare_key_latencies(path: Path, size=(120, 40), presses: int = 12) -> list[float]:
     term = Terminal(bare_argv(path), size)
     try:
@@ -241,12 +279,14 @@ def bare_key_latencies(path: Path, size=(120, 40), presses: int = 12) -> list[fl
 
 
 def frames_per_second(argv: list[str], marker: bytes, size: tuple[int, int], keys: bytes = b"",
-                      seconds: float = 3.0) -> float:
-    """Screen updates per second after the first frame (``marker``) and ``keys``, once settled."""
+                      seconds: float = 3.0, settle: float = 0.0) -> float:
+    """Screen updates per second after the first frame (``marker``), ``settle`` seconds and
+    ``keys``, once settled."""
     term = Terminal(argv, size)
     try:
         if term.wait_for(marker, term.started, timeout=60) is None:
             raise RuntimeError("no first frame")
+        time.sleep(settle)
         if keys:
             term.send(keys)
         time.sleep(1.0)
@@ -267,10 +307,7 @@ def bare_fps(path: Path, size: tuple[int, int], seconds: float = 3.0) -> float:
 
 def mlp_lane_steps(lanes: int, seconds: float = 6.0, size=(120, 40)) -> float:
     """The running MLP app's own steps/s (status line) x lanes, flat out, at batch 64."""
-    script = Path(tempfile.mkdtemp()) / "mlp.toml"
-    body = "".join(f'[[lanes]]\nname = "adam-{k}"\noptimizer = "adam"\nlr = 0.01\nbatch = 64\n' for k in range(lanes))
-    script.write_text('version = 1\n[problem]\nmlp = { dataset = "moons", hidden = [32, 32] }\ndevice = "cpu"\n' + body)
-    term = Terminal(sgdtui_argv("--script", str(script)), size)
+    term = Terminal(sgdtui_argv("--script", str(mlp_script(lanes))), size)
     try:
         if term.wait_for(b"step 0", term.started, timeout=60) is None:
             raise RuntimeError("no first frame")
@@ -327,6 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         fps_bare = median_of(repeats, bare_fps, bare, size)
         rows.append((f"frames/s {size[0]}x{size[1]} flat out", fps, fps_bare, ">= 25"))
         rows.append((f"frames/s {size[0]}x{size[1]} default speed", fps_default, fps_bare, ">= 25"))
+    mlp_keys = [k for _ in range(repeats) for k in mlp_key_latencies()]
+    rows.append(("MLP mode: key to screen p50 (ms)", 1000 * percentile(mlp_keys, 0.5),
+                 1000 * percentile(keys_bare, 0.5), ""))
+    rows.append(("MLP mode: key to screen p95 (ms)", 1000 * percentile(mlp_keys, 0.95),
+                 1000 * percentile(keys_bare, 0.95), "<= 50"))
+    for size in ((120, 40), (200, 60)):
+        rows.append((f"MLP mode: frames/s {size[0]}x{size[1]} flat out", median_of(repeats, mlp_fps, size, True),
+                     median_of(repeats, bare_fps, bare, size), ">= 25 (publishes 12/s)"))
     q = median_of(repeats, quit_time, sgdtui_argv(), b"step 0")
     q_mlp = median_of(repeats, quit_time, sgdtui_argv("mlp", "--device", "cpu"), b"step 0")
     q_bare = median_of(repeats, quit_time, bare_argv(bare), b"bare count 0")

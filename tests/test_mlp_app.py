@@ -291,6 +291,45 @@ def test_pane_throttle_holds_changes_back_while_running_but_never_a_new_structur
     assert throttle.due("other lanes", 4, throttled=True)  # the held-back change, one period later
     with pytest.raises(ValueError, match="rate"):
         PaneThrottle(0.0)
+    now[0] = 10.0  # long after: due, unless a key's answer defers it
+    assert not throttle.due("other lanes", 5, throttled=True, defer=True)
+    assert throttle.due("new lanes", 5, throttled=True, defer=True)  # a new structure never waits
+    assert throttle.due("new lanes", 6, throttled=False)  # the deferred data, at the next call
+
+
+async def test_a_frame_answering_a_key_draws_the_table_now_and_leaves_the_plots_to_the_next():
+    from sgdtui.ui.view_base import ViewContext
+    from sgdtui.ui.widgets.loss import LossPlot
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        view = app.view
+        now = [100.0]
+        for throttle in (view.boundary_throttle, view.loss_throttle, view.table_throttle, view.metric_throttle):
+            throttle.clock, throttle.drawn_at = (lambda: now[0]), now[0]
+        boundary, loss = app.query_one(DecisionBoundaryPlot), app.query_one("#train-loss", LossPlot)
+        app.worker.submit(Step(3))
+        assert app.worker.wait_idle()
+        snap = app.worker.latest.snapshot
+        now[0] += 10.0  # every pane is due
+        draws = (boundary._generation, loss._generation)
+        prompt = ViewContext(app.colours, app.selected, app.log_scale, running=True, prompt=True)
+        view.show_snapshot(snap, prompt)
+        assert (boundary._generation, loss._generation) == draws  # the plots wait for the next frame
+        running = ViewContext(app.colours, app.selected, app.log_scale, running=True)
+        view.table(snap, running)  # drawn: due
+        table_drawn = view.table_throttle.drawn_at
+        now[0] += 0.01  # well within the table's period
+        app.submit(Step(1))
+        assert app.worker.wait_idle()
+        later = app.worker.latest.snapshot
+        view.table(later, running)
+        assert view.table_throttle.drawn_at == table_drawn  # an ordinary frame waits for the period
+        view.table(later, prompt)
+        assert view.table_throttle.drawn_at == now[0] > table_drawn  # the answer to a key does not
+        view.show_snapshot(later, running)
+        assert boundary._generation > draws[0] and loss._generation > draws[1]
 
 
 def test_mlp_worker_publishes_at_its_own_rate_when_flat_out():

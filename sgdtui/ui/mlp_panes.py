@@ -47,9 +47,12 @@ class PaneThrottle:
         self.clock = clock
         self.forget()
 
-    def due(self, structure: Hashable, data: Hashable, throttled: bool) -> bool:
-        """Whether to draw now; a True answer records (structure, data) as shown."""
+    def due(self, structure: Hashable, data: Hashable, throttled: bool, defer: bool = False) -> bool:
+        """Whether to draw now; a True answer records (structure, data) as shown. ``defer``: only
+        new data, however late, waits for a later call (a change of structure still draws)."""
         if (structure, data) == self.shown:
+            return False
+        if defer and structure == self.shown[0]:
             return False
         now = self.clock()
         # A little slack, so a pane at 10 Hz fed frames at 12 Hz does not fall back to every other one.
@@ -114,14 +117,19 @@ class MLPView(ModeView):
                 self.grad_noise[lane.name] = lane.grad_noise
         state = (snap.version, snap.clock)
         structure = (names, selected, log_scale, payload.task)
-        if self.boundary_throttle.due((payload.boundary_lane, payload.task, payload.data_key), state, running):
+        # A frame that answers a key press while running draws only what shows the key (the table
+        # and status line, and a pane whose structure changed); the plots' new data wait for the
+        # next frame, a twelfth of a second later.
+        defer = running and context.prompt
+        if self.boundary_throttle.due((payload.boundary_lane, payload.task, payload.data_key), state, running,
+                                      defer=defer):
             self._draw_boundary(snap, colours)
-        if self.loss_throttle.due((*structure, self.intrinsic), state, running):
+        if self.loss_throttle.due((*structure, self.intrinsic), state, running, defer=defer):
             self._draw_loss(snap, context)
         # Validation curves change only when an evaluation lands.
         evals = tuple((len(lane.eval_steps), int(lane.eval_steps[-1]) if len(lane.eval_steps) else None)
                       for lane in snap.lanes)
-        if self.metric_throttle.due(structure, evals, running):
+        if self.metric_throttle.due(structure, evals, running, defer=defer):
             series, label = mlp_metric_series(snap, colours, selected)
             self.query_one("#accuracy", LossPlot).show(series, log_scale if payload.task == "regression" else False,
                                                        y_label=label)
@@ -167,7 +175,9 @@ class MLPView(ModeView):
     def table(self, snap: Snapshot, context: ViewContext) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         names = tuple(lane.name for lane in snap.lanes)
         data = ((snap.version, snap.clock), tuple(sorted(self.grad_noise.items())))
-        if self.table_throttle.due((names, context.selected), data, context.running) or self._rows[0] != names:
+        # The answer to a key press (a new lr, batch, ...) is drawn at once, not at the table's rate.
+        throttled = context.running and not context.prompt
+        if self.table_throttle.due((names, context.selected), data, throttled) or self._rows[0] != names:
             self._rows = (names, mlp_rows(snap, self.grad_noise))
         return MLP_COLUMNS, self._rows[1]
 
