@@ -130,3 +130,46 @@ async def test_loss_pane_capped_while_running_still_shows_the_latest_data():
         view.show_snapshot(selected, ViewContext(app.colours, other, app.log_scale, True))
         assert steps_shown() == selected.clock  # a new selection: drawn at once, in bold
         assert next(series for series in loss._series if series.selected).name == other
+
+
+class BoundaryPane(App):
+    def compose(self) -> ComposeResult:
+        from sgdtui.ui.widgets.boundary import DecisionBoundaryPlot
+
+        yield DecisionBoundaryPlot(id="boundary")
+
+
+async def test_the_boundary_shading_in_one_array_is_the_per_cell_blend():
+    from sgdtui.ui.widgets.boundary import SURE, UNSURE, DecisionBoundaryPlot, class_colour
+    from sgdtui.ui.widgets.plot_base import BraillePlot
+    from sgdtui.ui.widgets.plotting import blend
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(40, 40, 3)) * 3
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    probabilities[0, 0] = (0.5, 0.25, 0.25)  # half-way values: rounding half to even must match
+    points, labels = rng.uniform(-2, 2, size=(30, 2)), rng.integers(0, 3, size=30)
+    app = BoundaryPane()
+    async with app.run_test(size=(90, 30)) as pilot:
+        plot = app.query_one(DecisionBoundaryPlot)
+        plot.show_classes(probabilities, (-2.0, 2.0), (-2.0, 2.0), points, labels, data_key="d")
+        await pilot.pause()
+        plot.render_line(0)  # the frame is built: its canvas grid is known
+        grid = plot.canvas[0]
+        layer = plot._region_layer(grid)
+        cols, rows = layer.cols, layer.rows
+        assert len(cols) > 500
+        # The reference: plotting.blend cell by cell, as the pane used to.
+        xs, ys = grid.cell_centres(cols, rows)
+        fx = (xs + 2.0) / 4.0 * 39
+        fy = (ys + 2.0) / 4.0 * 39
+        p = probabilities[np.clip(np.rint(fy), 0, 39).astype(int), np.clip(np.rint(fx), 0, 39).astype(int)]
+        dark = plot._dark()
+        palette = np.array([class_colour(k, dark) for k in range(3)], dtype=np.float64)
+        strength = UNSURE + (SURE - UNSURE) * np.clip((p.max(axis=1) - 1 / 3) / (2 / 3), 0.0, 1.0)
+        expected = [blend(tuple(int(round(v)) for v in colour), plot._background(), float(a))
+                    for colour, a in zip(p @ palette, strength)]
+        assert [tuple(row) for row in layer.backgrounds.tolist()] == expected
+        # Painting the array gives the cells the ids the list of tuples gives.
+        assert (BraillePlot._ids(plot, layer.backgrounds, len(expected))
+                == BraillePlot._ids(plot, expected, len(expected))).all()

@@ -23,7 +23,6 @@ from sgdtui.ui.widgets.plotting import (
     OKABE_ITO,
     CanvasGrid,
     PlotDataError,
-    blend,
     braille_cells,
     check_limits,
     rasterize_points,
@@ -152,8 +151,9 @@ class DecisionBoundaryPlot(BraillePlot):
         # How sure: 0 at uniform, 1 at one class (normalised so it reads the same for any C).
         sure = (p.max(axis=1) - 1.0 / n_classes) / (1.0 - 1.0 / n_classes) if n_classes > 1 else np.ones(len(p))
         strength = UNSURE + (SURE - UNSURE) * np.clip(sure, 0.0, 1.0)
-        bg = self._background()
-        backgrounds = [blend(tuple(int(round(v)) for v in colour), bg, float(a)) for colour, a in zip(mixed, strength)]
+        bg = np.asarray(self._background(), dtype=np.float64)
+        # plotting.blend for every cell at once (the same float64 steps, rounded half to even too)
+        backgrounds = np.rint(bg + strength[:, None] * (np.rint(mixed) - bg)).astype(np.int64)
         return CellLayer(cols[inside], rows[inside], None, None, backgrounds=backgrounds)
 
     def _point_layers(self, grid: CanvasGrid) -> list[CellLayer]:

@@ -46,7 +46,7 @@ class CellLayer:
     glyphs: list[str] | np.ndarray | str | None  # an array: one "<U1" character per cell
     colours: list[PlotColor] | PlotColor | None
     style: str | None = None
-    backgrounds: list[PlotColor] | PlotColor | None = None
+    backgrounds: list[PlotColor] | PlotColor | np.ndarray | None = None  # an array: (cells, 3) RGB
 
     def __len__(self) -> int:
         return len(self.cols)
@@ -331,6 +331,14 @@ class BraillePlot(PlotextPlot):
         return index
 
     def _ids(self, values, count: int) -> np.ndarray | int:
+        if isinstance(values, np.ndarray):  # (count, 3) RGB rows: each distinct colour interned once
+            rgb = values.astype(np.int64)
+            keys = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+            distinct, inverse = np.unique(keys, return_inverse=True)
+            intern = self._intern
+            ids = np.fromiter((intern((k >> 16, (k >> 8) & 255, k & 255)) for k in distinct.tolist()),
+                              dtype=np.int64, count=len(distinct))
+            return ids[inverse.reshape(-1)]
         if isinstance(values, list):
             intern = self._intern
             return np.fromiter((intern(v) for v in values), dtype=np.int64, count=count)
