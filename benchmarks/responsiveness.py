@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                  1000 * percentile(keys_bare, 0.95), "<= 50"))
     for size in ((120, 40), (200, 60)):
         rows.append((f"MLP mode: frames/s {size[0]}x{size[1]} flat out", median_of(repeats, mlp_fps, size, True),
-                     median_of(repeats, bare_fps, bare, size), ">= 25 (publishes 12/s)"))
+                     median_of(repeats, bare_fps, bare, size), ">= 25"))
     q = median_of(repeats, quit_time, sgdtui_argv(), b"step 0")
     q_mlp = median_of(repeats, quit_time, sgdtui_argv("mlp", "--device", "cpu"), b"step 0")
     q_bare = median_of(repeats, quit_time, bare_argv(bare), b"bare count 0")

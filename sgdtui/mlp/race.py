@@ -325,7 +325,8 @@ class MLPRace(Race):
         module = trainer.module(index)
         optimizer = lane.optimizer
         group = optimizer.param_groups[0]
-        weights = [dict(module.named_parameters())[name] for name, _ in trainer.linear_layers()]
+        parameters = dict(module.named_parameters())
+        weights = [parameters[name] for name, _ in trainer.linear_layers()]
         ratios = [trust_ratio(lane.config.optimizer, group, optimizer.state.get(w, {}), w, w.grad) for w in weights]
         return layer_readouts(trainer.linear_layers(), norms, self.layer_init_norm_sq, lane.effective_lr, ratios)
 
@@ -343,14 +344,15 @@ class MLPRace(Race):
             layers = self._layers(lane, norms[i])
             normalized = [layer for layer in layers if layer.normalized]
             collapsed = [layer.name for layer in normalized if layer.collapsed]
-            temperature = lane.temperature
+            readout = lane.readout()  # its temperature reads the optimizer's state: computed once
+            temperature = readout["temperature"]
             swa_rows = ev["swa_on"] > 0
             reading, range_curve = None, None
             if lane.range_rows is not None:
                 reading, lrs, curve = lane.range_rows.reading()
                 range_curve = (lrs, curve)
             lanes.append(MLPLaneSnapshot(
-                **{**lane.readout(), "temperature": temperature}, status=lane.status(), diverged_at=lane.diverged_at,
+                **readout, status=lane.status(), diverged_at=lane.diverged_at,
                 steps=hist["step"], loss_curve=hist["train_loss"], lrs=hist["lr"], weight_decay=lane.weight_decay,
                 train_loss=hist["train_loss"], eval_steps=ev["step"], val_loss=ev["val_loss"], val_acc=ev["val_acc"],
                 weight_norm=float(metrics["weight_norm"][i]),
@@ -470,7 +472,8 @@ class MLPRace(Race):
             val = ev["val_loss"]
             train = lane.history.column("train_loss")
             acc = ev["val_acc"]
-            temperature = lane.temperature
+            readout = lane.readout()  # its temperature reads the optimizer's state: computed once
+            temperature = readout["temperature"]
             entry = {
                 "lane": lane.config.name,
                 "optimizer": lane.config.optimizer,

@@ -119,7 +119,7 @@ class MLPView(ModeView):
         structure = (names, selected, log_scale, payload.task)
         # A frame that answers a key press while running draws only what shows the key (the table
         # and status line, and a pane whose structure changed); the plots' new data wait for the
-        # next frame, a twelfth of a second later.
+        # next frame, 40 ms later.
         defer = running and context.prompt
         if self.boundary_throttle.due((payload.boundary_lane, payload.task, payload.data_key), state, running,
                                       defer=defer):

@@ -31,7 +31,8 @@ MODES: dict[str, Mode] = {
     # Surface sessions are cheap to step and snapshot: a thread, a frame per frame, the selected
     # lane's Hessian in every one.
     "surface": Mode("surface", SurfaceView, own_process=False, publish_rate=None, costly_period=0.0),
-    # MLP training would share the GIL with rendering: its own process, fewer snapshots (each costs
-    # metrics, history copies and a prediction grid) and a gradient-noise estimate twice a second.
-    "mlp": Mode("mlp", MLPView, own_process=True, publish_rate=12.0, costly_period=0.5),
+    # MLP training would share the GIL with rendering: its own process, a frame per frame (a
+    # snapshot costs 4-9 % of one lane's or four lanes' training at 25/s; the plots redraw at their
+    # own rates) and a gradient-noise estimate twice a second.
+    "mlp": Mode("mlp", MLPView, own_process=True, publish_rate=None, costly_period=0.5),
 }
