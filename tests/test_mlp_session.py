@@ -181,3 +181,54 @@ def test_a_lanes_validation_numbers_do_not_depend_on_how_many_lanes_there_are():
         return session.race.evaluations()["l0"]["val_loss"]
 
     np.testing.assert_array_equal(val_loss(1), val_loss(9))
+
+
+def test_a_displayed_race_reuses_its_prediction_grid_between_fresh_ones_and_never_a_stale_one():
+    from sgdtui.mlp.race import DISPLAY_GRID_EVERY
+
+    def session():
+        problem = MLPProblem(dataset="moons", hidden=(16,), n=300, device="cpu", eval_every=5)
+        return Session(problem, [LaneConfig.create("a", "adam", lr=0.01, batch=16),
+                                 LaneConfig.create("b", "sgd", lr=0.1, batch=16)])
+
+    def grid(s, costly=False, selected="a"):
+        return s.snapshot(200, selected=selected, costly=costly).payload.grid
+
+    headless = session()
+    headless.advance(5)
+    first = grid(headless)
+    headless.advance(5)
+    assert grid(headless) is not first  # headless: each snapshot its own grid
+
+    live = session()
+    live.race.for_display()
+    assert DISPLAY_GRID_EVERY == 3
+    live.advance(5)
+    fresh = grid(live)
+    assert grid(live) is fresh  # paused: the same weights, the same grid
+    live.advance(5)
+    assert grid(live) is fresh  # training on: reused, one snapshot old ...
+    live.advance(5)
+    assert grid(live) is fresh  # ... two
+    live.advance(5)
+    renewed = grid(live)  # the third: computed anew, and it is the grid of these weights
+    assert renewed is not fresh
+    np.testing.assert_array_equal(renewed, live.race.trainer.predict_grid(0, *_view(live), 60))
+    live.advance(5)
+    assert grid(live, costly=True) is not renewed  # a costly snapshot always brings a new one
+    assert grid(live, selected="b") is not grid(live, selected="a")  # another lane: its own
+
+    kept = grid(live)
+    live.apply(Reset())  # back to step 0: never the old weights' picture
+    assert grid(live) is not kept
+    live.advance(5)
+    kept = grid(live, selected="b")
+    live.apply(RemoveLane("b"))
+    live.apply(AddLane({"name": "b", "optimizer": "sgd", "lr": 0.1, "batch": 16}))  # same name and place, new weights
+    assert grid(live, selected="b") is not kept
+
+
+def _view(session):
+    from sgdtui.mlp.race import data_view
+
+    return data_view(session.race.dataset.x_train.numpy())

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 STAGE = 256
 GRID_RES = 60
+# Behind a live view, the prediction grid (a forward pass over GRID_RES^2 points, a third of a
+# snapshot's cost) is recomputed every DISPLAY_GRID_EVERY-th snapshot while the lanes train: the
+# boundary pane redraws at most 5 times a second from 25 frames. Headless, every snapshot has its own.
+DISPLAY_GRID_EVERY = 3
 METRICS_COLUMNS = ("lane", "step", "train_loss", "val_loss", "val_acc", "lr", "weight_norm", "effective_lr",
                    "effective_lr_layers", "collapsed", "lr_wd", "grad_noise", "swa_val_loss", "swa_val_acc")
 # An evaluation row as staged and recorded: these, then ||W||^2 of each normalized layer.
@@ -125,12 +129,14 @@ class MLPRace(Race):
     """All MLP lanes stepping together, one batched forward/backward per step."""
 
     eval_noise = True  # estimate the gradient noise at every evaluation (sweeps, which never show it, skip it)
+    grid_every = 1  # snapshots per fresh prediction grid while training (see DISPLAY_GRID_EVERY)
 
     def for_display(self) -> None:
         # The evaluation's gradient-noise probe (its own seeded stream) goes only into
         # metrics.csv's grad_noise column; a live view's table estimates the noise in its costly
         # snapshots.
         self.eval_noise = False
+        self.grid_every = DISPLAY_GRID_EVERY
 
     def __init__(self, problem: "MLPProblem", lanes: list[LaneConfig] = (), seed: int = 0,
                  history_capacity: int | None = 4096):
@@ -138,6 +144,8 @@ class MLPRace(Race):
         self.history_capacity = history_capacity
         self.sink: "_MetricsRows | None" = None  # streamed replays (engine/replay.py)
         self.lanes: list[MLPLane] = []
+        # (what it was computed for, the step, the grid, snapshots that reused it since)
+        self._grid_cache: tuple[tuple, int, np.ndarray, int] | None = None
         self._build(problem)
         for cfg in lanes:
             self.add_lane(cfg)
@@ -379,7 +387,7 @@ class MLPRace(Race):
             if data.task == "regression":
                 ys = data.y_train.numpy()[:, 0]
                 ylim = (float(ys.min() - 0.3), float(ys.max() + 0.3))
-            grid = self.trainer.predict_grid(names.index(target), xlim, ylim, grid_res)
+            grid = self._prediction_grid(names.index(target), xlim, ylim, grid_res, costly)
         problem = self.problem
         payload = MLPPayload(
             dataset=problem.dataset, hidden=problem.hidden, activation=problem.activation, norm=problem.norm,
@@ -390,6 +398,24 @@ class MLPRace(Race):
         )
         return Snapshot(version=version, clock=clock, step=self.step_count, kind=problem.kind, label=problem.label, table=problem.to_table(), lanes=tuple(lanes),
                         payload=payload)
+
+    def _prediction_grid(self, index: int, xlim, ylim, grid_res: int, fresh: bool) -> np.ndarray:
+        """Lane ``index``'s predictions over the view. The latest grid is given again while it is of
+        this step (paused), and, with ``grid_every`` > 1 and not ``fresh``, while it is younger than
+        ``grid_every`` snapshots, the lanes having only trained on since. The key holds the trainer
+        and the lane themselves, so a new problem or a new lane of the same name never gets an old grid."""
+        lane = self.lanes[index]
+        key = (self.trainer, lane, tuple(xlim), tuple(ylim), grid_res)
+        cached = self._grid_cache
+        if cached is not None and cached[0] == key:
+            if cached[1] == self.step_count:
+                return cached[2]
+            if not fresh and self.step_count > cached[1] and cached[3] + 1 < self.grid_every:
+                self._grid_cache = (key, cached[1], cached[2], cached[3] + 1)
+                return cached[2]
+        grid = self.trainer.predict_grid(index, xlim, ylim, grid_res)
+        self._grid_cache = (key, self.step_count, grid, 0)
+        return grid
 
     def trajectories(self) -> dict[str, dict[str, np.ndarray]]:
         """Per lane: 'step', 'train_loss', 'lr', 'weight_decay' per step."""
