@@ -183,49 +183,48 @@ def test_a_lanes_validation_numbers_do_not_depend_on_how_many_lanes_there_are():
     np.testing.assert_array_equal(val_loss(1), val_loss(9))
 
 
-def test_a_displayed_race_reuses_its_prediction_grid_between_fresh_ones_and_never_a_stale_one():
-    from sgdtui.mlp.race import DISPLAY_GRID_EVERY
+def test_a_running_views_frames_reuse_the_prediction_grid_between_fresh_ones_and_never_a_stale_one():
+    from sgdtui.mlp.race import LIVE_GRID_EVERY
 
     def session():
         problem = MLPProblem(dataset="moons", hidden=(16,), n=300, device="cpu", eval_every=5)
         return Session(problem, [LaneConfig.create("a", "adam", lr=0.01, batch=16),
                                  LaneConfig.create("b", "sgd", lr=0.1, batch=16)])
 
-    def grid(s, costly=False, selected="a"):
-        return s.snapshot(200, selected=selected, costly=costly).payload.grid
+    def grid(s, costly=False, selected="a", live=True):
+        return s.snapshot(200, selected=selected, costly=costly, live=live).payload.grid
 
-    headless = session()
-    headless.advance(5)
-    first = grid(headless)
-    headless.advance(5)
-    assert grid(headless) is not first  # headless: each snapshot its own grid
+    s = session()
+    s.advance(5)
+    first = grid(s, live=False)
+    assert grid(s, live=False) is first  # the same weights, the same grid
+    s.advance(5)
+    assert grid(s, live=False) is not first  # not a running view's frame: its own grid, always
 
-    live = session()
-    live.race.for_display()
-    assert DISPLAY_GRID_EVERY == 3
-    live.advance(5)
-    fresh = grid(live)
-    assert grid(live) is fresh  # paused: the same weights, the same grid
-    live.advance(5)
-    assert grid(live) is fresh  # training on: reused, one snapshot old ...
-    live.advance(5)
-    assert grid(live) is fresh  # ... two
-    live.advance(5)
-    renewed = grid(live)  # the third: computed anew, and it is the grid of these weights
+    assert LIVE_GRID_EVERY == 3
+    fresh = grid(s)
+    s.advance(5)
+    assert grid(s) is fresh  # a running view's next frame: reused, one snapshot old ...
+    s.advance(5)
+    assert grid(s) is fresh  # ... two
+    s.advance(5)
+    renewed = grid(s)  # the third: computed anew, and it is the grid of these weights
     assert renewed is not fresh
-    np.testing.assert_array_equal(renewed, live.race.trainer.predict_grid(0, *_view(live), 60))
-    live.advance(5)
-    assert grid(live, costly=True) is not renewed  # a costly snapshot always brings a new one
-    assert grid(live, selected="b") is not grid(live, selected="a")  # another lane: its own
+    np.testing.assert_array_equal(renewed, s.race.trainer.predict_grid(0, *_view(s), 60))
+    s.advance(5)
+    assert grid(s, live=False) is not renewed  # the run paused: the frame that stays is fresh
+    s.advance(5)
+    assert grid(s, costly=True) is not renewed  # a costly snapshot always brings a new one
+    assert grid(s, selected="b") is not grid(s, selected="a")  # another lane: its own
 
-    kept = grid(live)
-    live.apply(Reset())  # back to step 0: never the old weights' picture
-    assert grid(live) is not kept
-    live.advance(5)
-    kept = grid(live, selected="b")
-    live.apply(RemoveLane("b"))
-    live.apply(AddLane({"name": "b", "optimizer": "sgd", "lr": 0.1, "batch": 16}))  # same name and place, new weights
-    assert grid(live, selected="b") is not kept
+    kept = grid(s)
+    s.apply(Reset())  # back to step 0: never the old weights' picture
+    assert grid(s) is not kept
+    s.advance(5)
+    kept = grid(s, selected="b")
+    s.apply(RemoveLane("b"))
+    s.apply(AddLane({"name": "b", "optimizer": "sgd", "lr": 0.1, "batch": 16}))  # same name and place, new weights
+    assert grid(s, selected="b") is not kept
 
 
 def _view(session):

@@ -81,9 +81,10 @@ class Race(ABC):
 
     @abstractmethod
     def snapshot(self, version: int, clock: int, *, selected: str | None, max_rows: int | None,
-                 costly: bool) -> "Snapshot":
+                 costly: bool, live: bool = False) -> "Snapshot":
         """An immutable picture; ``costly`` read-outs (a Hessian, a gradient-noise estimate) only
-        when asked, and per-lane ones only for ``selected`` where that saves work."""
+        when asked, and per-lane ones only for ``selected`` where that saves work. ``live``: one of
+        a running view's stream of frames, where a plot may show data a few frames old."""
 
     @abstractmethod
     def trajectories(self) -> dict[str, dict[str, Any]]:

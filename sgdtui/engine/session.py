@@ -254,9 +254,12 @@ class Session:
             return self.trajectories()
         return self.race.answer(query)
 
-    def snapshot(self, max_rows: int | None = 2000, *, selected: str | None = None, costly: bool = True) -> Snapshot:
-        """An immutable Snapshot; costly read-outs only when ``costly`` (for ``selected``)."""
-        snapshot = self.race.snapshot(self.version, self.clock, selected=selected, max_rows=max_rows, costly=costly)
+    def snapshot(self, max_rows: int | None = 2000, *, selected: str | None = None, costly: bool = True,
+                 live: bool = False) -> Snapshot:
+        """An immutable Snapshot; costly read-outs only when ``costly`` (for ``selected``); ``live``:
+        a frame of a running view (see ``Race.snapshot``)."""
+        snapshot = self.race.snapshot(self.version, self.clock, selected=selected, max_rows=max_rows, costly=costly,
+                                      live=live)
         return replace(snapshot, caption=self.caption) if self.caption is not None else snapshot
 
     def trajectories(self) -> dict[str, dict[str, Any]]:

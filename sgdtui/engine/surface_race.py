@@ -619,7 +619,7 @@ class SurfaceRace(Race):
 
     # --- read-outs -----------------------------------------------------------------------
     def snapshot(self, version: int, clock: int, *, selected: str | None = None, max_rows: int | None = 2000,
-                 costly: bool = True) -> Snapshot:
+                 costly: bool = True, live: bool = False) -> Snapshot:
         """Every lane's history and point; the Hessian read-out (a double backward) only for the
         ``selected`` lane when one is named, and only when ``costly``."""
         lanes = []

@@ -35,10 +35,10 @@ if TYPE_CHECKING:
 
 STAGE = 256
 GRID_RES = 60
-# Behind a live view, the prediction grid (a forward pass over GRID_RES^2 points, a third of a
-# snapshot's cost) is recomputed every DISPLAY_GRID_EVERY-th snapshot while the lanes train: the
-# boundary pane redraws at most 5 times a second from 25 frames. Headless, every snapshot has its own.
-DISPLAY_GRID_EVERY = 3
+# In a running view's frames (``live`` snapshots), the prediction grid (a forward pass over
+# GRID_RES^2 points, a third of a snapshot's cost) is recomputed every LIVE_GRID_EVERY-th frame: the
+# boundary pane redraws at most 5 times a second from 25. Every other snapshot has its own.
+LIVE_GRID_EVERY = 3
 METRICS_COLUMNS = ("lane", "step", "train_loss", "val_loss", "val_acc", "lr", "weight_norm", "effective_lr",
                    "effective_lr_layers", "collapsed", "lr_wd", "grad_noise", "swa_val_loss", "swa_val_acc")
 # An evaluation row as staged and recorded: these, then ||W||^2 of each normalized layer.
@@ -129,14 +129,12 @@ class MLPRace(Race):
     """All MLP lanes stepping together, one batched forward/backward per step."""
 
     eval_noise = True  # estimate the gradient noise at every evaluation (sweeps, which never show it, skip it)
-    grid_every = 1  # snapshots per fresh prediction grid while training (see DISPLAY_GRID_EVERY)
 
     def for_display(self) -> None:
         # The evaluation's gradient-noise probe (its own seeded stream) goes only into
         # metrics.csv's grad_noise column; a live view's table estimates the noise in its costly
         # snapshots.
         self.eval_noise = False
-        self.grid_every = DISPLAY_GRID_EVERY
 
     def __init__(self, problem: "MLPProblem", lanes: list[LaneConfig] = (), seed: int = 0,
                  history_capacity: int | None = 4096):
@@ -339,7 +337,7 @@ class MLPRace(Race):
         return layer_readouts(trainer.linear_layers(), norms, self.layer_init_norm_sq, lane.effective_lr, ratios)
 
     def snapshot(self, version: int, clock: int, *, selected: str | None = None, max_rows: int | None = 2000,
-                 costly: bool = True, grid_res: int = GRID_RES) -> Snapshot:
+                 costly: bool = True, live: bool = False, grid_res: int = GRID_RES) -> Snapshot:
         """Every lane's curves and latest evaluation; the prediction grid of ``selected`` (or the
         first lane); the gradient-noise estimate (extra forward/backward passes) only when ``costly``."""
         self.flush()
@@ -387,7 +385,7 @@ class MLPRace(Race):
             if data.task == "regression":
                 ys = data.y_train.numpy()[:, 0]
                 ylim = (float(ys.min() - 0.3), float(ys.max() + 0.3))
-            grid = self._prediction_grid(names.index(target), xlim, ylim, grid_res, costly)
+            grid = self._prediction_grid(names.index(target), xlim, ylim, grid_res, fresh=costly or not live)
         problem = self.problem
         payload = MLPPayload(
             dataset=problem.dataset, hidden=problem.hidden, activation=problem.activation, norm=problem.norm,
@@ -401,16 +399,16 @@ class MLPRace(Race):
 
     def _prediction_grid(self, index: int, xlim, ylim, grid_res: int, fresh: bool) -> np.ndarray:
         """Lane ``index``'s predictions over the view. The latest grid is given again while it is of
-        this step (paused), and, with ``grid_every`` > 1 and not ``fresh``, while it is younger than
-        ``grid_every`` snapshots, the lanes having only trained on since. The key holds the trainer
-        and the lane themselves, so a new problem or a new lane of the same name never gets an old grid."""
+        this step, and, unless ``fresh``, while it is younger than LIVE_GRID_EVERY snapshots, the
+        lanes having only trained on since. The key holds the trainer and the lane themselves, so a
+        new problem or a new lane of the same name never gets an old grid."""
         lane = self.lanes[index]
         key = (self.trainer, lane, tuple(xlim), tuple(ylim), grid_res)
         cached = self._grid_cache
         if cached is not None and cached[0] == key:
             if cached[1] == self.step_count:
                 return cached[2]
-            if not fresh and self.step_count > cached[1] and cached[3] + 1 < self.grid_every:
+            if not fresh and self.step_count > cached[1] and cached[3] + 1 < LIVE_GRID_EVERY:
                 self._grid_cache = (key, cached[1], cached[2], cached[3] + 1)
                 return cached[2]
         grid = self.trainer.predict_grid(index, xlim, ylim, grid_res)

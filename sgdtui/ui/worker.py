@@ -484,7 +484,10 @@ class SessionWorker(Worker):
         costly = self._force_costly or (period is not None and now - self._costly_at >= period)
         if costly:
             self._costly_at, self._force_costly = now, False
-        return self._session.snapshot(self.options.snapshot_rows, selected=self.selected, costly=costly)
+        # While running, frames stream: a plot may reuse data a few frames old. A paused frame
+        # (a step, a command, the pause itself) is the one that stays on screen: all of it fresh.
+        return self._session.snapshot(self.options.snapshot_rows, selected=self.selected, costly=costly,
+                                      live=self._running)
 
     def _publish(self) -> None:
         log = self._session.log
