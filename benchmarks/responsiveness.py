@@ -202,15 +202,18 @@ def quit_time(argv: list[str], marker: bytes, size=(120, 40)) -> float:
         term.kill()
 
 
-def sgdtui_key_latencies(size=(120, 40), presses: int = 12) -> list[float]:
-    """``+`` on the selected lane (sgd, lr 1) while the race runs: until the new lr is drawn."""
-    term = Terminal(sgdtui_argv(), size)
+def lr_key_latencies(argv: list[str], lr: float, settle: float = 0.0, size=(120, 40),
+                     presses: int = 12) -> list[float]:
+    """``+`` on the selected lane (at ``lr``) while it runs: the time until the new lr is drawn.
+    ``settle``: seconds to wait after the first frame (a session process still starting)."""
+    term = Terminal(argv, size)
     try:
         if term.wait_for(b"step 0", term.started, timeout=60) is None:
             raise RuntimeError("no first frame")
+        time.sleep(settle)
         term.send(b" ")  # run
         time.sleep(1.0)
-        lr, latencies = 1.0, []
+        latencies = []
         for _ in range(presses):
             lr *= 10 ** 0.25
             shown = f"{lr:.3g}".encode()
@@ -223,6 +226,11 @@ def sgdtui_key_latencies(size=(120, 40), presses: int = 12) -> list[float]:
         return latencies
     finally:
         term.kill()
+
+
+def sgdtui_key_latencies(size=(120, 40), presses: int = 12) -> list[float]:
+    """The default race's selected lane (sgd, lr 1)."""
+    return lr_key_latencies(sgdtui_argv(), 1.0, size=size, presses=presses)
 
 
 def mlp_script(lanes: int) -> Path:
@@ -234,27 +242,10 @@ def mlp_script(lanes: int) -> Path:
 
 
 def mlp_key_latencies(size=(120, 40), presses: int = 12) -> list[float]:
-    """MLP mode: ``+`` on the selected lane (adam, lr 0.01) while it trains, until the new lr is drawn."""
-    term = Terminal(sgdtui_argv("--script", str(mlp_script(1))), size)
-    try:
-        if term.wait_for(b"step 0", term.started, timeout=60) is None:
-            raise RuntimeError("no first frame")
-        time.sleep(4.0)  # the session process imports torch and rebuilds the session
-        term.send(b" ")
-        time.sleep(1.0)
-        lr, latencies = 0.01, []
-        for _ in range(presses):
-            lr *= 10 ** 0.25
-            shown = f"{lr:.3g}".encode()
-            sent = term.send(b"+")
-            seen = term.wait_for(shown, sent, timeout=10)
-            if seen is None:
-                raise RuntimeError(f"lr {shown!r} never drawn")
-            latencies.append(seen - sent)
-            time.sleep(0.15)
-        return latencies
-    finally:
-        term.kill()
+    """MLP mode: the selected lane (adam, lr 0.01) while it trains; the session process first
+    imports torch and rebuilds the session."""
+    return lr_key_latencies(sgdtui_argv("--script", str(mlp_script(1))), 0.01, settle=4.0, size=size,
+                            presses=presses)
 
 
 def mlp_fps(size: tuple[int, int], flat_out: bool, seconds: float = 3.0) -> float:
