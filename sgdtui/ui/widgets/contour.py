@@ -349,7 +349,7 @@ class ContourPlot(BraillePlot):
             colour = np.asarray(density.color, dtype=np.float64)
             mixed = (background[None, :] * (1 - 0.85 * weight[:, None]) + colour[None, :] * 0.85 * weight[:, None])
             layers.append(CellLayer(cols[keep], rows[keep], None, None,
-                                    backgrounds=[tuple(int(c) for c in rgb) for rgb in mixed.round()]))
+                                    backgrounds=mixed.round().astype(np.int64)))
         if density.gibbs is not None:
             dots = [rasterize_polyline(line, grid) for line in self._gibbs_lines(density)]
             if dots:
